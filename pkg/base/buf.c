@@ -66,7 +66,10 @@ int base_buf_append(base_buf_t *b, const void *p, size_t n)
 	return 0;
 }
 
-int base_buf_appends(base_buf_t *b, const char *s) { return base_buf_append(b, s, strlen(s)); }
+int base_buf_appends(base_buf_t *b, const char *s)
+{
+	return base_buf_append(b, s, strlen(s));
+}
 
 int base_buf_vprintf(base_buf_t *b, const char *fmt, va_list ap)
 {
