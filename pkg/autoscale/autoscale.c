@@ -363,6 +363,7 @@ typedef struct {
 	double usage;	  /* current value for status */
 	double ratio;	  /* final usage ratio */
 	size_t nused;	  /* pods the final ratio was computed over */
+	bool rebalanced;  /* missing/unready pods were counted at target or 0 */
 	char err[160];
 } mres_t;
 
@@ -467,6 +468,7 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 		}
 		r->ratio = new_ratio;
 		r->nused = n;
+		r->rebalanced = true;
 		if (within(pol, new_ratio) || (ratio < 1.0 && new_ratio > 1.0) ||
 		    (ratio > 1.0 && new_ratio < 1.0)) {
 			r->replicas = cur;
@@ -1012,12 +1014,21 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 						  sizeof(vbuf));
 					fmt_value((autoscale_metric_t)far, pol->target[far], tbuf,
 						  sizeof(tbuf));
-					reasonf(d, "%s %s %s target %s: replicas unchanged",
-						autoscale_metric_name((autoscale_metric_t)far), vbuf,
-						within(pol, mr[far].ratio)
-							? "within tolerance of"
-							: (mr[far].ratio > 1 ? "above" : "below"),
-						tbuf);
+					if (mr[far].rebalanced)
+						reasonf(d,
+							"%s %s, target %s: replicas unchanged once "
+							"missing/unready pods are counted as the HPA "
+							"does",
+							autoscale_metric_name((autoscale_metric_t)far),
+							vbuf, tbuf);
+					else
+						reasonf(d, "%s %s %s target %s: replicas unchanged",
+							autoscale_metric_name((autoscale_metric_t)far),
+							vbuf,
+							within(pol, mr[far].ratio)
+								? "within tolerance of"
+								: (mr[far].ratio > 1 ? "above" : "below"),
+							tbuf);
 				}
 			}
 		}

@@ -350,9 +350,8 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 		p++;
 	name_end = p;
 	n = (size_t)(name_end - name);
-	p = skip_blanks(p);
-	if (*p == '{') {
-		p++;
+	if (*skip_blanks(p) == '{') {
+		p = skip_blanks(p) + 1;
 		for (;;) {
 			char *lname, *val, *w;
 			p = skip_blanks(p);
@@ -442,7 +441,7 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 			       lname);
 			return PROM_ESYNTAX;
 		}
-	} else if (p == name_end && *p != '\0') {
+	} else if (*p != '\0' && !is_blank(*p)) {
 		seterr(err, errlen, "line %zu: invalid character '%c' in metric name", lineno, *p);
 		return PROM_ESYNTAX;
 	}
@@ -813,11 +812,16 @@ int prom_worker_extract(const char *body, size_t len, size_t max_len, prom_worke
 	x.m = out;
 	x.err = err;
 	x.errlen = errlen;
-	rc = prom_parse(body, len, max_len, extract_cb, &x, err, errlen);
-	if (rc == PROM_ESTOPPED)
-		return x.rc;
-	if (rc != 0)
-		return rc;
+	{
+		char perr[256];
+		rc = prom_parse(body, len, max_len, extract_cb, &x, perr, sizeof(perr));
+		if (rc == PROM_ESTOPPED)
+			return x.rc; /* extract_cb wrote err */
+		if (rc != 0) {
+			seterr(err, errlen, "%s", perr);
+			return rc;
+		}
+	}
 	if (!(x.seen & SEEN_SIZE)) {
 		seterr(err, errlen, "mcp_pool_size missing");
 		return PROM_EMISSING;
