@@ -1144,14 +1144,11 @@ pool:
 				pool = need;
 			} else if (need < pool) {
 				/* shrink pods before pools: a pool shrinks only in a round
-				 * where the pod count holds and cannot fall further */
-				int32_t floor_r = pol->min_replicas;
-				for (int m = 0; m < AUTOSCALE_M_COUNT; m++) {
-					if (m != AUTOSCALE_M_POOL_OCCUPANCY && mr[m].ok &&
-					    mr[m].replicas > floor_r)
-						floor_r = mr[m].replicas;
-				}
-				if (desired == R && desired <= floor_r && !st->burst) {
+				 * where the pod count holds and the pool tier cannot drop a
+				 * pod at the current pool size (or pods are at minReplicas) */
+				bool pods_at_floor = mr[AUTOSCALE_M_POOL_OCCUPANCY].replicas >= R ||
+						     R <= pol->min_replicas;
+				if (desired == R && pods_at_floor && !st->burst) {
 					/* and never below the pool wanted within the
 					 * scale-down stabilization window */
 					double cut =
