@@ -6,11 +6,11 @@
 #include "simulate.h"
 
 static const char usage[] =
-	"Usage: mcp-autoscaler [flags]                      (the controller daemon)\n"
-	"       mcp-autoscaler simulate --policy FILE (--trace FILE | --model FILE) "
-	"[--plot FILE.png]\n"
-	"\n"
-	"Run `mcp-autoscaler simulate --help` for the simulator.\n";
+        "Usage: mcp-autoscaler [flags]                      (the controller daemon)\n"
+        "       mcp-autoscaler simulate --policy FILE (--trace FILE | --model FILE) "
+        "[--plot FILE.png]\n"
+        "\n"
+        "Run `mcp-autoscaler simulate --help` for the simulator.\n";
 
 int main(int argc, char **argv)
 {
@@ -25,6 +25,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr, "mcp-autoscaler: the controller daemon is not built yet (issue 7); try "
-			"`mcp-autoscaler simulate --help`\n");
+	                "`mcp-autoscaler simulate --help`\n");
 	return 2;
 }

@@ -30,17 +30,17 @@ static double median(double *v, int n)
 }
 
 static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				0.1,    0.25,  0.5,    1,     2.5,  5,     INFINITY};
+                                0.1,    0.25,  0.5,    1,     2.5,  5,     INFINITY};
 
 static double bench_decision(size_t npods)
 {
 	const char *keys[] = {"scaleTargetRef", "maxReplicas", "targetPoolOccupancy",
-			      "targetQueueLength", "targetP99Latency"};
+	                      "targetQueueLength", "targetP99Latency"};
 	const char *vals[] = {"Deployment/w", "100000", "70", "4", "100ms"};
 	autoscale_policy_t pol;
 	autoscale_state_t *st = autoscale_state_new();
 	autoscale_pod_t *pods = calloc(npods, sizeof(*pods));
-	char (*names)[16] = calloc(npods, sizeof(*names));
+	char(*names)[16] = calloc(npods, sizeof(*names));
 	char err[512];
 	double rounds[ROUNDS];
 	size_t iters = 2000000 / npods + 5;
@@ -72,8 +72,8 @@ static double bench_decision(size_t npods)
 	for (int r = 0; r < ROUNDS; r++) {
 		int64_t t0 = base_now_ns();
 		for (size_t k = 0; k < iters; k++) {
-			autoscale_input_t in = {t, (int32_t)(npods < 100000 ? npods : 100000), 8, pods,
-						npods};
+			autoscale_input_t in = {t, (int32_t)(npods < 100000 ? npods : 100000), 8,
+			                        pods, npods};
 			autoscale_decision_t d;
 			t += 15;
 			/* counters advance so every round has real deltas */
@@ -101,14 +101,15 @@ static char *make_body(size_t target, size_t *len)
 		exit(1);
 	while (n < target) {
 		n += (size_t)snprintf(b + n, cap - n,
-				      "# HELP fam_%d_seconds A histogram family.\n"
-				      "# TYPE fam_%d_seconds histogram\n",
-				      fam, fam);
+		                      "# HELP fam_%d_seconds A histogram family.\n"
+		                      "# TYPE fam_%d_seconds histogram\n",
+		                      fam, fam);
 		for (int i = 0; i < 40 && n < target; i++)
-			n += (size_t)snprintf(b + n, cap - n,
-					      "fam_%d_seconds_bucket{pod=\"mcp-worker-%d\",result=\"ok\","
-					      "le=\"%g\"} %d\n",
-					      fam, i / 14, bounds[i % 14], 1000 + i * 37);
+			n += (size_t)snprintf(
+			        b + n, cap - n,
+			        "fam_%d_seconds_bucket{pod=\"mcp-worker-%d\",result=\"ok\","
+			        "le=\"%g\"} %d\n",
+			        fam, i / 14, bounds[i % 14], 1000 + i * 37);
 		fam++;
 	}
 	*len = n;
@@ -160,32 +161,34 @@ static void bench_prom(void)
 		double er[ROUNDS];
 		prom_worker_metrics_t m;
 		n += (size_t)snprintf(w + n, sizeof(w) - n,
-				      "# TYPE mcp_pool_size gauge\nmcp_pool_size 8\n"
-				      "mcp_pool_target_size 8\n"
-				      "mcp_pool_connections{state=\"idle\"} 2\n"
-				      "mcp_pool_connections{state=\"in_use\"} 6\n"
-				      "mcp_pool_connections{state=\"connecting\"} 0\n"
-				      "mcp_pool_connections{state=\"broken\"} 0\n"
-				      "mcp_pool_waiters 3\n"
-				      "# TYPE mcp_request_duration_seconds histogram\n");
+		                      "# TYPE mcp_pool_size gauge\nmcp_pool_size 8\n"
+		                      "mcp_pool_target_size 8\n"
+		                      "mcp_pool_connections{state=\"idle\"} 2\n"
+		                      "mcp_pool_connections{state=\"in_use\"} 6\n"
+		                      "mcp_pool_connections{state=\"connecting\"} 0\n"
+		                      "mcp_pool_connections{state=\"broken\"} 0\n"
+		                      "mcp_pool_waiters 3\n"
+		                      "# TYPE mcp_request_duration_seconds histogram\n");
 		for (size_t b = 0; b < 14; b++) {
 			if (isinf(bounds[b]))
-				n += (size_t)snprintf(w + n, sizeof(w) - n,
-						      "mcp_request_duration_seconds_bucket{le=\"+Inf\"} "
-						      "%zu\n",
-						      1000 + b * 10);
+				n += (size_t)snprintf(
+				        w + n, sizeof(w) - n,
+				        "mcp_request_duration_seconds_bucket{le=\"+Inf\"} "
+				        "%zu\n",
+				        1000 + b * 10);
 			else
-				n += (size_t)snprintf(w + n, sizeof(w) - n,
-						      "mcp_request_duration_seconds_bucket{le=\"%g\"} "
-						      "%zu\n",
-						      bounds[b], 1000 + b * 10);
+				n += (size_t)snprintf(
+				        w + n, sizeof(w) - n,
+				        "mcp_request_duration_seconds_bucket{le=\"%g\"} "
+				        "%zu\n",
+				        bounds[b], 1000 + b * 10);
 		}
 		n += (size_t)snprintf(w + n, sizeof(w) - n,
-				      "mcp_request_duration_seconds_sum 12.5\n"
-				      "mcp_request_duration_seconds_count 1130\n"
-				      "mcp_requests_total{result=\"ok\"} 1100\n"
-				      "mcp_requests_total{result=\"timeout\"} 30\n"
-				      "mcp_client_connections 12\nmcp_device_up 1\n");
+		                      "mcp_request_duration_seconds_sum 12.5\n"
+		                      "mcp_request_duration_seconds_count 1130\n"
+		                      "mcp_requests_total{result=\"ok\"} 1100\n"
+		                      "mcp_requests_total{result=\"timeout\"} 30\n"
+		                      "mcp_client_connections 12\nmcp_device_up 1\n");
 		for (int r = 0; r < ROUNDS; r++) {
 			int64_t t0 = base_now_ns();
 			for (size_t k = 0; k < it; k++) {

@@ -37,7 +37,7 @@ static int collect(const prom_sample_t *s, void *ud)
 	x->labels[0] = '\0';
 	for (size_t i = 0; i < s->nlabels; i++) {
 		int w = snprintf(x->labels + off, sizeof(x->labels) - off, "%s%s=%s", i ? "," : "",
-				 s->labels[i].name, s->labels[i].value);
+		                 s->labels[i].name, s->labels[i].value);
 		if (w > 0 && (size_t)w < sizeof(x->labels) - off)
 			off += (size_t)w;
 	}
@@ -48,21 +48,20 @@ static int collect(const prom_sample_t *s, void *ud)
 	return 0;
 }
 
-static const char fixture[] =
-	"# HELP mcp_pool_size Connections the pool runs.\n"
-	"# TYPE mcp_pool_size gauge\n"
-	"mcp_pool_size 8\n"
-	"# A free comment line\n"
-	"\n"
-	"# TYPE mcp_request_duration_seconds histogram\n"
-	"mcp_request_duration_seconds_bucket{le=\"0.001\"} 10\n"
-	"mcp_request_duration_seconds_bucket{le=\"+Inf\"} 60 1700000000123\n"
-	"mcp_request_duration_seconds_sum 1.5e-1\n"
-	"mcp_request_duration_seconds_count 60\n"
-	"weird{a=\"x\\\"y\\\\z\\nw\", b = \"\" ,} -Inf\n"
-	"nanval NaN\n"
-	"plus{le=\"1\"}\t+Inf\t-5\n"
-	"trailing_no_newline 3";
+static const char fixture[] = "# HELP mcp_pool_size Connections the pool runs.\n"
+                              "# TYPE mcp_pool_size gauge\n"
+                              "mcp_pool_size 8\n"
+                              "# A free comment line\n"
+                              "\n"
+                              "# TYPE mcp_request_duration_seconds histogram\n"
+                              "mcp_request_duration_seconds_bucket{le=\"0.001\"} 10\n"
+                              "mcp_request_duration_seconds_bucket{le=\"+Inf\"} 60 1700000000123\n"
+                              "mcp_request_duration_seconds_sum 1.5e-1\n"
+                              "mcp_request_duration_seconds_count 60\n"
+                              "weird{a=\"x\\\"y\\\\z\\nw\", b = \"\" ,} -Inf\n"
+                              "nanval NaN\n"
+                              "plus{le=\"1\"}\t+Inf\t-5\n"
+                              "trailing_no_newline 3";
 
 static void test_parse_fixture(void **state)
 {
@@ -95,29 +94,29 @@ static const struct {
 	int rc;
 	const char *msg; /* substring of err */
 } bad_rows[] = {
-	{"a 1\nb{x=\"1} 2\n", PROM_ESYNTAX, "line 2: label x: unterminated"},
-	{"a{x=1} 2\n", PROM_ESYNTAX, "line 1: label x: value must be quoted"},
-	{"a{x=\"\\t\"} 2\n", PROM_ESYNTAX, "invalid escape \\t"},
-	{"a{x=\"1\",x=\"2\"} 2\n", PROM_ESYNTAX, "duplicate label x"},
-	{"a{1x=\"1\"} 2\n", PROM_ESYNTAX, "invalid label name"},
-	{"a{x=\"1\" y=\"2\"} 2\n", PROM_ESYNTAX, "expected ',' or '}'"},
-	{"a\n", PROM_ESYNTAX, "line 1: sample: missing value"},
-	{"a \n", PROM_ESYNTAX, "missing value"},
-	{"a 1x\n", PROM_ESYNTAX, "invalid value \"1x\""},
-	{"a 0x10\n", PROM_ESYNTAX, "invalid value"},
-	{"a nan(1)\n", PROM_ESYNTAX, "invalid value"},
-	{"a 1 2.5\n", PROM_ESYNTAX, "invalid timestamp"},
-	{"a 1 2 3\n", PROM_ESYNTAX, "unexpected text after the timestamp"},
-	{"9a 1\n", PROM_ESYNTAX, "expected a metric name"},
-	{"a-b 1\n", PROM_ESYNTAX, "invalid character '-'"},
-	{"# TYPE a gauge\n# TYPE a counter\n", PROM_ESYNTAX, "line 2: second TYPE for a"},
-	{"# TYPE a gauges\n", PROM_ESYNTAX, "unknown type \"gauges\""},
-	{"# TYPE a\n", PROM_ESYNTAX, "unknown type"},
-	{"# TYPE a gauge extra\n", PROM_ESYNTAX, "unexpected text after the type"},
-	{"a 1\n# TYPE a gauge\n", PROM_ESYNTAX, "TYPE for a after its samples"},
-	{"# HELP a x\n# HELP a y\n", PROM_ESYNTAX, "second HELP for a"},
-	{"# HELP 1a x\n", PROM_ESYNTAX, "missing or invalid metric name"},
-	{"a 1\r\n", PROM_ESYNTAX, "carriage return"},
+        {"a 1\nb{x=\"1} 2\n", PROM_ESYNTAX, "line 2: label x: unterminated"},
+        {"a{x=1} 2\n", PROM_ESYNTAX, "line 1: label x: value must be quoted"},
+        {"a{x=\"\\t\"} 2\n", PROM_ESYNTAX, "invalid escape \\t"},
+        {"a{x=\"1\",x=\"2\"} 2\n", PROM_ESYNTAX, "duplicate label x"},
+        {"a{1x=\"1\"} 2\n", PROM_ESYNTAX, "invalid label name"},
+        {"a{x=\"1\" y=\"2\"} 2\n", PROM_ESYNTAX, "expected ',' or '}'"},
+        {"a\n", PROM_ESYNTAX, "line 1: sample: missing value"},
+        {"a \n", PROM_ESYNTAX, "missing value"},
+        {"a 1x\n", PROM_ESYNTAX, "invalid value \"1x\""},
+        {"a 0x10\n", PROM_ESYNTAX, "invalid value"},
+        {"a nan(1)\n", PROM_ESYNTAX, "invalid value"},
+        {"a 1 2.5\n", PROM_ESYNTAX, "invalid timestamp"},
+        {"a 1 2 3\n", PROM_ESYNTAX, "unexpected text after the timestamp"},
+        {"9a 1\n", PROM_ESYNTAX, "expected a metric name"},
+        {"a-b 1\n", PROM_ESYNTAX, "invalid character '-'"},
+        {"# TYPE a gauge\n# TYPE a counter\n", PROM_ESYNTAX, "line 2: second TYPE for a"},
+        {"# TYPE a gauges\n", PROM_ESYNTAX, "unknown type \"gauges\""},
+        {"# TYPE a\n", PROM_ESYNTAX, "unknown type"},
+        {"# TYPE a gauge extra\n", PROM_ESYNTAX, "unexpected text after the type"},
+        {"a 1\n# TYPE a gauge\n", PROM_ESYNTAX, "TYPE for a after its samples"},
+        {"# HELP a x\n# HELP a y\n", PROM_ESYNTAX, "second HELP for a"},
+        {"# HELP 1a x\n", PROM_ESYNTAX, "missing or invalid metric name"},
+        {"a 1\r\n", PROM_ESYNTAX, "carriage return"},
 };
 
 static void test_parse_rejects(void **state)
@@ -130,7 +129,7 @@ static void test_parse_rejects(void **state)
 		rc = prom_parse(bad_rows[i].body, len, 0, NULL, NULL, err, sizeof(err));
 		if (rc != bad_rows[i].rc || strstr(err, bad_rows[i].msg) == NULL)
 			fail_msg("row %zu: %s -> rc %d err \"%s\", want %d \"%s\"", i,
-				 bad_rows[i].body, rc, err, bad_rows[i].rc, bad_rows[i].msg);
+			         bad_rows[i].body, rc, err, bad_rows[i].rc, bad_rows[i].msg);
 	}
 }
 
@@ -152,7 +151,7 @@ static void test_parse_caps(void **state)
 	assert_int_equal(prom_parse("", 0, 0, NULL, NULL, err, sizeof(err)), 0);
 	/* a NUL byte inside a line */
 	assert_int_equal(prom_parse("a{x=\"\0\"} 1\n", 11, 0, NULL, NULL, err, sizeof(err)),
-			 PROM_ESYNTAX);
+	                 PROM_ESYNTAX);
 	assert_non_null(strstr(err, "line 1: NUL byte"));
 	assert_string_equal(prom_strerror(PROM_ETOOBIG), "too large");
 }
@@ -169,35 +168,33 @@ static void test_parse_stop(void **state)
 	char err[128];
 	(void)state;
 	assert_int_equal(prom_parse("a 1\nb 2\n", 8, 0, stop_cb, NULL, err, sizeof(err)),
-			 PROM_ESTOPPED);
+	                 PROM_ESTOPPED);
 }
 
-static const char worker_body[] =
-	"# TYPE mcp_pool_size gauge\nmcp_pool_size 8\n"
-	"mcp_pool_target_size 10\n"
-	"# TYPE mcp_pool_connections gauge\n"
-	"mcp_pool_connections{state=\"idle\"} 2\n"
-	"mcp_pool_connections{state=\"in_use\"} 6\n"
-	"mcp_pool_connections{state=\"connecting\"} 0\n"
-	"mcp_pool_waiters 3\n"
-	"# TYPE mcp_request_duration_seconds histogram\n"
-	"mcp_request_duration_seconds_bucket{le=\"0.005\"} 50\n"
-	"mcp_request_duration_seconds_bucket{le=\"0.001\"} 10\n"
-	"mcp_request_duration_seconds_bucket{le=\"+Inf\"} 60\n"
-	"mcp_request_duration_seconds_sum 0.2\n"
-	"mcp_request_duration_seconds_count 60\n"
-	"mcp_requests_total{result=\"ok\"} 55\n"
-	"mcp_requests_total{result=\"timeout\"} 5\n"
-	"other_metric 1\n";
+static const char worker_body[] = "# TYPE mcp_pool_size gauge\nmcp_pool_size 8\n"
+                                  "mcp_pool_target_size 10\n"
+                                  "# TYPE mcp_pool_connections gauge\n"
+                                  "mcp_pool_connections{state=\"idle\"} 2\n"
+                                  "mcp_pool_connections{state=\"in_use\"} 6\n"
+                                  "mcp_pool_connections{state=\"connecting\"} 0\n"
+                                  "mcp_pool_waiters 3\n"
+                                  "# TYPE mcp_request_duration_seconds histogram\n"
+                                  "mcp_request_duration_seconds_bucket{le=\"0.005\"} 50\n"
+                                  "mcp_request_duration_seconds_bucket{le=\"0.001\"} 10\n"
+                                  "mcp_request_duration_seconds_bucket{le=\"+Inf\"} 60\n"
+                                  "mcp_request_duration_seconds_sum 0.2\n"
+                                  "mcp_request_duration_seconds_count 60\n"
+                                  "mcp_requests_total{result=\"ok\"} 55\n"
+                                  "mcp_requests_total{result=\"timeout\"} 5\n"
+                                  "other_metric 1\n";
 
 static void test_worker_extract(void **state)
 {
 	prom_worker_metrics_t m;
 	char err[256];
 	(void)state;
-	assert_int_equal(prom_worker_extract(worker_body, strlen(worker_body), 0, &m, err,
-					     sizeof(err)),
-			 0);
+	assert_int_equal(
+	        prom_worker_extract(worker_body, strlen(worker_body), 0, &m, err, sizeof(err)), 0);
 	assert_true(m.pool_size == 8 && m.pool_in_use == 6 && m.waiters == 3);
 	assert_true(m.has_pool_target_size && m.pool_target_size == 10);
 	assert_int_equal(m.nbuckets, 3);
@@ -214,23 +211,23 @@ static const struct {
 	int rc;
 	const char *msg;
 } worker_bad[] = {
-	{"mcp_pool_connections{state=\"in_use\"} 1\nmcp_pool_waiters 0\n", PROM_EMISSING,
-	 "mcp_pool_size missing"},
-	{"mcp_pool_size 1\nmcp_pool_waiters 0\n", PROM_EMISSING, "in_use"},
-	{"mcp_pool_size 1\nmcp_pool_connections{state=\"in_use\"} 1\n", PROM_EMISSING,
-	 "mcp_pool_waiters missing"},
-	{"mcp_pool_size 1\nmcp_pool_size 2\n", PROM_EINVAL, "line 2: duplicate sample"},
-	{"mcp_pool_size -1\n", PROM_EINVAL, "not a finite number >= 0"},
-	{"mcp_pool_size NaN\n", PROM_EINVAL, "not a finite number"},
-	{"mcp_pool_size 1\nmcp_pool_connections{state=\"in_use\"} 1\nmcp_pool_waiters 0\n"
-	 "mcp_request_duration_seconds_bucket{le=\"0.1\"} 1\n",
-	 PROM_EINVAL, "no le=\"+Inf\" bucket"},
-	{"mcp_request_duration_seconds_bucket{le=\"x\"} 1\n", PROM_EINVAL, "is not a number"},
-	{"mcp_request_duration_seconds_bucket 1\n", PROM_EINVAL, "without a valid le"},
-	{"mcp_request_duration_seconds_bucket{le=\"1\"} 1\n"
-	 "mcp_request_duration_seconds_bucket{le=\"1.0\"} 1\n",
-	 PROM_EINVAL, "duplicate bucket"},
-	{"mcp_pool_size 1 x\n", PROM_ESYNTAX, "line 1"},
+        {"mcp_pool_connections{state=\"in_use\"} 1\nmcp_pool_waiters 0\n", PROM_EMISSING,
+         "mcp_pool_size missing"},
+        {"mcp_pool_size 1\nmcp_pool_waiters 0\n", PROM_EMISSING, "in_use"},
+        {"mcp_pool_size 1\nmcp_pool_connections{state=\"in_use\"} 1\n", PROM_EMISSING,
+         "mcp_pool_waiters missing"},
+        {"mcp_pool_size 1\nmcp_pool_size 2\n", PROM_EINVAL, "line 2: duplicate sample"},
+        {"mcp_pool_size -1\n", PROM_EINVAL, "not a finite number >= 0"},
+        {"mcp_pool_size NaN\n", PROM_EINVAL, "not a finite number"},
+        {"mcp_pool_size 1\nmcp_pool_connections{state=\"in_use\"} 1\nmcp_pool_waiters 0\n"
+         "mcp_request_duration_seconds_bucket{le=\"0.1\"} 1\n",
+         PROM_EINVAL, "no le=\"+Inf\" bucket"},
+        {"mcp_request_duration_seconds_bucket{le=\"x\"} 1\n", PROM_EINVAL, "is not a number"},
+        {"mcp_request_duration_seconds_bucket 1\n", PROM_EINVAL, "without a valid le"},
+        {"mcp_request_duration_seconds_bucket{le=\"1\"} 1\n"
+         "mcp_request_duration_seconds_bucket{le=\"1.0\"} 1\n",
+         PROM_EINVAL, "duplicate bucket"},
+        {"mcp_pool_size 1 x\n", PROM_ESYNTAX, "line 1"},
 };
 
 static void test_worker_rejects(void **state)
@@ -240,10 +237,10 @@ static void test_worker_rejects(void **state)
 		prom_worker_metrics_t m;
 		char err[256] = "";
 		int rc = prom_worker_extract(worker_bad[i].body, strlen(worker_bad[i].body), 0, &m,
-					     err, sizeof(err));
+		                             err, sizeof(err));
 		if (rc != worker_bad[i].rc || strstr(err, worker_bad[i].msg) == NULL)
 			fail_msg("row %zu: rc %d err \"%s\", want %d \"%s\"", i, rc, err,
-				 worker_bad[i].rc, worker_bad[i].msg);
+			         worker_bad[i].rc, worker_bad[i].msg);
 	}
 }
 
@@ -256,7 +253,8 @@ static void test_worker_too_many_buckets(void **state)
 	(void)state;
 	for (int i = 0; i < PROM_MAX_BUCKETS + 1; i++)
 		off += (size_t)snprintf(body + off, sizeof(body) - off,
-					"mcp_request_duration_seconds_bucket{le=\"%d\"} %d\n", i, i);
+		                        "mcp_request_duration_seconds_bucket{le=\"%d\"} %d\n", i,
+		                        i);
 	assert_int_equal(prom_worker_extract(body, off, 0, &m, err, sizeof(err)), PROM_EINVAL);
 	assert_non_null(strstr(err, "more than"));
 }
@@ -268,31 +266,31 @@ static const struct {
 	prom_bucket_t b[6];
 	double want; /* NAN: expect NaN */
 } quantile_rows[] = {
-	/* linear interpolation inside the first bucket, which starts at 0 */
-	{0.5, 3, {{1, 10}, {2, 20}, {INF, 20}}, 1.0},
-	{0.25, 3, {{1, 10}, {2, 20}, {INF, 20}}, 0.5},
-	/* interpolation in a middle bucket */
-	{0.75, 4, {{0.1, 0}, {0.2, 50}, {0.5, 100}, {INF, 100}}, 0.35},
-	/* rank in the +Inf bucket: the highest finite bound */
-	{0.9, 2, {{1, 5}, {INF, 10}}, 1.0},
-	{0.99, 3, {{0.5, 1}, {5, 2}, {INF, 100}}, 5.0},
-	/* lowest bucket with a bound <= 0 returns the bound */
-	{0.2, 3, {{0, 5}, {1, 10}, {INF, 10}}, 0.0},
-	/* non-monotonic counts are raised to monotonic */
-	{0.5, 3, {{1, 10}, {2, 8}, {INF, 12}}, 0.6},
-	/* unsorted input, equal bounds merged */
-	{0.5, 4, {{INF, 20}, {1, 5}, {1, 5}, {2, 20}}, 1.0},
-	/* no +Inf bucket, no observations, a single bucket: NaN */
-	{0.5, 2, {{1, 10}, {2, 20}}, NAN},
-	{0.5, 2, {{1, 0}, {INF, 0}}, NAN},
-	{0.5, 1, {{INF, 10}}, NAN},
-	/* q out of range */
-	{-0.1, 2, {{1, 5}, {INF, 10}}, -INF},
-	{1.1, 2, {{1, 5}, {INF, 10}}, INF},
-	{NAN, 2, {{1, 5}, {INF, 10}}, NAN},
-	/* q = 1 and q = 0 */
-	{1.0, 3, {{1, 5}, {2, 10}, {INF, 10}}, 2.0},
-	{0.0, 3, {{1, 5}, {2, 10}, {INF, 10}}, 0.0},
+        /* linear interpolation inside the first bucket, which starts at 0 */
+        {0.5, 3, {{1, 10}, {2, 20}, {INF, 20}}, 1.0},
+        {0.25, 3, {{1, 10}, {2, 20}, {INF, 20}}, 0.5},
+        /* interpolation in a middle bucket */
+        {0.75, 4, {{0.1, 0}, {0.2, 50}, {0.5, 100}, {INF, 100}}, 0.35},
+        /* rank in the +Inf bucket: the highest finite bound */
+        {0.9, 2, {{1, 5}, {INF, 10}}, 1.0},
+        {0.99, 3, {{0.5, 1}, {5, 2}, {INF, 100}}, 5.0},
+        /* lowest bucket with a bound <= 0 returns the bound */
+        {0.2, 3, {{0, 5}, {1, 10}, {INF, 10}}, 0.0},
+        /* non-monotonic counts are raised to monotonic */
+        {0.5, 3, {{1, 10}, {2, 8}, {INF, 12}}, 0.6},
+        /* unsorted input, equal bounds merged */
+        {0.5, 4, {{INF, 20}, {1, 5}, {1, 5}, {2, 20}}, 1.0},
+        /* no +Inf bucket, no observations, a single bucket: NaN */
+        {0.5, 2, {{1, 10}, {2, 20}}, NAN},
+        {0.5, 2, {{1, 0}, {INF, 0}}, NAN},
+        {0.5, 1, {{INF, 10}}, NAN},
+        /* q out of range */
+        {-0.1, 2, {{1, 5}, {INF, 10}}, -INF},
+        {1.1, 2, {{1, 5}, {INF, 10}}, INF},
+        {NAN, 2, {{1, 5}, {INF, 10}}, NAN},
+        /* q = 1 and q = 0 */
+        {1.0, 3, {{1, 5}, {2, 10}, {INF, 10}}, 2.0},
+        {0.0, 3, {{1, 5}, {2, 10}, {INF, 10}}, 0.0},
 };
 
 static void test_histogram_quantile(void **state)
@@ -318,11 +316,14 @@ static void test_histogram_quantile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_fixture),	   cmocka_unit_test(test_parse_rejects),
-		cmocka_unit_test(test_parse_caps),	   cmocka_unit_test(test_parse_stop),
-		cmocka_unit_test(test_worker_extract),	   cmocka_unit_test(test_worker_rejects),
-		cmocka_unit_test(test_worker_too_many_buckets),
-		cmocka_unit_test(test_histogram_quantile),
+	        cmocka_unit_test(test_parse_fixture),
+	        cmocka_unit_test(test_parse_rejects),
+	        cmocka_unit_test(test_parse_caps),
+	        cmocka_unit_test(test_parse_stop),
+	        cmocka_unit_test(test_worker_extract),
+	        cmocka_unit_test(test_worker_rejects),
+	        cmocka_unit_test(test_worker_too_many_buckets),
+	        cmocka_unit_test(test_histogram_quantile),
 	};
 	return cmocka_run_group_tests_name("prom", tests, NULL, NULL);
 }
