@@ -149,9 +149,11 @@ typedef struct {
 } autoscale_pod_t;
 
 typedef struct {
-	double now;                  /* seconds */
-	int32_t current_replicas;    /* the target's spec.replicas (/scale) */
-	int32_t current_pool_size;   /* the pool size last written (or the workers' default) */
+	double now;               /* seconds */
+	int32_t current_replicas; /* the target's spec.replicas (/scale) */
+	/* the pool size last written, or the workers' reported mcp_pool_size;
+	 * 0 when unknown (treated as poolMinSize) */
+	int32_t current_pool_size;
 	const autoscale_pod_t *pods; /* borrowed */
 	size_t npods;
 } autoscale_input_t;

@@ -76,6 +76,34 @@ if not any("p99_latency" in o["reason"] for o in out if 100 <= o["t"] < 160):
 print("trace: burst desired %d..%d, after %d" % (min(burst), max(burst), max(after)))
 PY
 
+# fallback: every scrape fails for 2 minutes; after 3 failed rounds go to
+# fallbackReplicas (2), come back after 3 good rounds
+cat >"$TMP/fail.json" <<'JSON'
+{"duration": "10m", "step": "5s", "serviceTime": "10ms", "startupDelay": "10s",
+ "initialReplicas": 4, "initialPoolSize": 12, "seed": 3,
+ "load": [{"at": 0, "rate": 3000}], "failScrapes": {"from": "5m", "to": "7m"}}
+JSON
+$T "$BIN/mcp-autoscaler" simulate --policy "$EX/policy.yaml" --model "$TMP/fail.json" \
+	>"$TMP/fail.jsonl" 2>"$TMP/err" || fail "fallback run: exit $? $(cat "$TMP/err")"
+python3 - "$TMP/fail.jsonl" <<'PY' || exit 1
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def fail(m):
+    print("FAIL: fallback: " + m, file=sys.stderr); sys.exit(1)
+before = [r["desiredReplicas"] for r in rows if 240 <= r["t"] < 300]
+early = [r for r in rows if 300 <= r["t"] < 310]
+late = [r["desiredReplicas"] for r in rows if 400 <= r["t"] < 420]
+after = [r["desiredReplicas"] for r in rows if r["t"] >= 480]
+if min(before) <= 2: fail("the load should need more than 2 replicas before: %s" % before)
+if any(r["fallback"] or r["desiredReplicas"] != r["replicas"] for r in early):
+    fail("the first failed rounds must hold")
+if not all(r["fallback"] for r in rows if 320 <= r["t"] < 420): fail("fallback not engaged")
+if set(late) != {2}: fail("not at fallbackReplicas 2 late in the outage: %s" % late)
+if max(after) <= 2: fail("no recovery after the outage: %s" % after)
+if any(r["fallback"] for r in rows if r["t"] >= 450): fail("fallback never left")
+print("fallback: %d replicas, outage -> 2, after %d" % (min(before), max(after)))
+PY
+
 # --plot
 if command -v gnuplot >/dev/null 2>&1; then
 	$T "$BIN/mcp-autoscaler" simulate --policy "$EX/policy.yaml" --model "$EX/model.json" \
