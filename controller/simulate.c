@@ -30,32 +30,34 @@ typedef struct {
 
 #define F(x) offsetof(sim_opts_t, x), sizeof(((sim_opts_t *)0)->x)
 static const base_opt_t sim_table[] = {
-	{"policy", BASE_OPT_STRING, F(policy), 0, 0, NULL, NULL, NULL,
-	 "policy ConfigMap YAML (as `kubectl get cm NAME -o yaml` prints it); required"},
-	{"trace", BASE_OPT_STRING, F(trace), 0, 0, NULL, NULL, NULL,
-	 "metrics trace, JSON lines, one sync period each (DESIGN.md format)"},
-	{"model", BASE_OPT_STRING, F(model), 0, 0, NULL, NULL, NULL,
-	 "queueing model JSON (docs/autoscale.md); replicas and pool fed back"},
-	{"plot", BASE_OPT_STRING, F(plot), 0, 0, NULL, NULL, NULL,
-	 "draw load, replicas, pool size and P99 over time into this PNG (gnuplot)"},
-	{"output", BASE_OPT_STRING, F(output), 0, 0, NULL, NULL, NULL,
-	 "write the JSON lines here instead of stdout"},
-	BASE_OPT_END,
+        {"policy", BASE_OPT_STRING, F(policy), 0, 0, NULL, NULL, NULL,
+         "policy ConfigMap YAML (as `kubectl get cm NAME -o yaml` prints it); required"},
+        {"trace", BASE_OPT_STRING, F(trace), 0, 0, NULL, NULL, NULL,
+         "metrics trace, JSON lines, one sync period each (DESIGN.md format)"},
+        {"model", BASE_OPT_STRING, F(model), 0, 0, NULL, NULL, NULL,
+         "queueing model JSON (docs/autoscale.md); replicas and pool fed back"},
+        {"plot", BASE_OPT_STRING, F(plot), 0, 0, NULL, NULL, NULL,
+         "draw load, replicas, pool size and P99 over time into this PNG (gnuplot)"},
+        {"output", BASE_OPT_STRING, F(output), 0, 0, NULL, NULL, NULL,
+         "write the JSON lines here instead of stdout"},
+        BASE_OPT_END,
 };
 
 static const char sim_usage[] =
-	"Usage: mcp-autoscaler simulate --policy FILE (--trace FILE | --model FILE) "
-	"[--plot FILE.png]\n\n"
-	"Replays a metrics trace, or a queueing model of the workers, through the same\n"
-	"decision code the controller runs, and prints one JSON line per sync period:\n"
-	"  {\"t\":..,\"replicas\":..,\"desiredReplicas\":..,\"poolSize\":..,\"desiredPoolSize\":..,\n"
-	"   \"reason\":..,\"metrics\":{..},\"conditions\":[..],\"load\":..,\"p99\":..}\n"
-	"Exit status: 0 ok, 1 I/O or plot failure, 2 bad usage, policy, trace or model.";
+        "Usage: mcp-autoscaler simulate --policy FILE (--trace FILE | --model FILE) "
+        "[--plot FILE.png]\n\n"
+        "Replays a metrics trace, or a queueing model of the workers, through the same\n"
+        "decision code the controller runs, and prints one JSON line per sync period:\n"
+        "  "
+        "{\"t\":..,\"replicas\":..,\"desiredReplicas\":..,\"poolSize\":..,\"desiredPoolSize\":..,\n"
+        "   \"reason\":..,\"metrics\":{..},\"conditions\":[..],\"load\":..,\"p99\":..}\n"
+        "Exit status: 0 ok, 1 I/O or plot failure, 2 bad usage, policy, trace or model.";
 
 /* ---- small helpers ------------------------------------------------------- */
 
 /* snprintf into a caller's error buffer (truncation is fine for messages) */
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -82,7 +84,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 				ncap = MAX_FILE + 4096 + 1;
 			if (n + 1 >= ncap) {
 				errf(err, errlen, "%s: too large (more than %u bytes)", path,
-					 MAX_FILE);
+				     MAX_FILE);
 				free(buf);
 				fclose(f);
 				return NULL;
@@ -149,7 +151,7 @@ static int load_policy(const char *path, autoscale_policy_t *pol, char *err, siz
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		errf(err, errlen, "%s: YAML error at line %zu: %s", path,
-			 parser.problem_mark.line + 1, parser.problem ? parser.problem : "unknown");
+		     parser.problem_mark.line + 1, parser.problem ? parser.problem : "unknown");
 		yaml_parser_delete(&parser);
 		free(text);
 		return -1;
@@ -170,7 +172,7 @@ static int load_policy(const char *path, autoscale_policy_t *pol, char *err, siz
 			if (strcmp(ks, "kind") == 0 && v && v->type == YAML_SCALAR_NODE &&
 			    strcmp((const char *)v->data.scalar.value, "ConfigMap") != 0) {
 				errf(err, errlen, "%s: kind is %s, not ConfigMap", path,
-					 (const char *)v->data.scalar.value);
+				     (const char *)v->data.scalar.value);
 				goto out;
 			}
 		}
@@ -180,7 +182,8 @@ static int load_policy(const char *path, autoscale_policy_t *pol, char *err, siz
 		goto out;
 	}
 	{
-		size_t cnt = (size_t)(data->data.mapping.pairs.top - data->data.mapping.pairs.start);
+		size_t cnt =
+		        (size_t)(data->data.mapping.pairs.top - data->data.mapping.pairs.start);
 		keys = calloc(cnt + 1, sizeof(*keys));
 		vals = calloc(cnt + 1, sizeof(*vals));
 		if (keys == NULL || vals == NULL) {
@@ -241,8 +244,8 @@ static int rows_add(rows_t *r, row_t x)
 	return 0;
 }
 
-static int emit(FILE *out, const autoscale_decision_t *d, double t, int32_t replicas,
-		int32_t pool, double load, double p99)
+static int emit(FILE *out, const autoscale_decision_t *d, double t, int32_t replicas, int32_t pool,
+                double load, double p99)
 {
 	char buf[8192];
 	size_t n = autoscale_decision_json(d, t, replicas, pool, buf, sizeof(buf));
@@ -297,7 +300,7 @@ static void gp_quote(FILE *f, const char *s)
 }
 
 static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *pol,
-		const char *title)
+                const char *title)
 {
 	char dir[] = "/tmp/mcp-simulate-XXXXXX";
 	char data[64], script[64];
@@ -307,8 +310,8 @@ static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *p
 
 	if (!have_gnuplot()) {
 		fprintf(stderr,
-			"mcp-autoscaler simulate: --plot needs gnuplot, which is not installed; "
-			"install it with `apt-get install gnuplot-nox` (or `make deps`)\n");
+		        "mcp-autoscaler simulate: --plot needs gnuplot, which is not installed; "
+		        "install it with `apt-get install gnuplot-nox` (or `make deps`)\n");
 		return 1;
 	}
 	if (mkdtemp(dir) == NULL) {
@@ -323,7 +326,7 @@ static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *p
 	for (size_t i = 0; i < rows->n; i++) {
 		const row_t *r = &rows->v[i];
 		fprintf(f, "%g\t%g\t%d\t%d\t%d\t%d\t", r->t, isfinite(r->load) ? r->load : 0,
-			(int)r->replicas, (int)r->desired, (int)r->pool, (int)r->desired_pool);
+		        (int)r->replicas, (int)r->desired, (int)r->pool, (int)r->desired_pool);
 		if (isfinite(r->p99))
 			fprintf(f, "%g\n", r->p99 * 1000);
 		else
@@ -349,9 +352,10 @@ static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *p
 	gp_quote(f, data);
 	fputs(" using 1:4 with steps lw 2 lc rgb '#d62728' title 'desired replicas', ", f);
 	gp_quote(f, data);
-	fprintf(f, " using 1:3 with steps lw 1 dt 2 lc rgb '#555555' title 'current', "
-		   "%d with lines dt 3 lc rgb '#999999' title 'maxReplicas'\n",
-		(int)pol->max_replicas);
+	fprintf(f,
+	        " using 1:3 with steps lw 1 dt 2 lc rgb '#555555' title 'current', "
+	        "%d with lines dt 3 lc rgb '#999999' title 'maxReplicas'\n",
+	        (int)pol->max_replicas);
 	fprintf(f, "set ylabel 'pool size'\nset yrange [0:%d]\nplot ", (int)pol->pool_max_size + 1);
 	gp_quote(f, data);
 	fputs(" using 1:6 with steps lw 2 lc rgb '#2ca02c' title 'desired pool size'\n", f);
@@ -361,7 +365,7 @@ static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *p
 	fputs(" using 1:7 with lines lw 2 lc rgb '#9467bd' title 'P99'", f);
 	if (pol->has_target[AUTOSCALE_M_P99_LATENCY])
 		fprintf(f, ", %g with lines dt 2 lc rgb '#999999' title 'target'",
-			pol->target[AUTOSCALE_M_P99_LATENCY] * 1000);
+		        pol->target[AUTOSCALE_M_P99_LATENCY] * 1000);
 	fputs("\nunset multiplot\n", f);
 	if (fclose(f) != 0)
 		goto out;
@@ -398,7 +402,7 @@ typedef struct {
 } prevcount_t;
 
 static int json_num(const cJSON *o, const char *k, double *out, bool required, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 	if (v == NULL || cJSON_IsNull(v)) {
@@ -414,8 +418,8 @@ static int json_num(const cJSON *o, const char *k, double *out, bool required, c
 	return 0;
 }
 
-static int json_int(const cJSON *o, const char *k, int32_t lo, int32_t hi, int32_t *out,
-		    char *err, size_t errlen)
+static int json_int(const cJSON *o, const char *k, int32_t lo, int32_t hi, int32_t *out, char *err,
+                    size_t errlen)
 {
 	double v;
 	if (json_num(o, k, &v, true, err, errlen) != 0)
@@ -449,10 +453,10 @@ static int parse_phase(const char *s, autoscale_phase_t *out)
 		const char *n;
 		autoscale_phase_t p;
 	} t[] = {{"Pending", AUTOSCALE_POD_PENDING},
-		 {"Running", AUTOSCALE_POD_RUNNING},
-		 {"Succeeded", AUTOSCALE_POD_SUCCEEDED},
-		 {"Failed", AUTOSCALE_POD_FAILED},
-		 {"Unknown", AUTOSCALE_POD_UNKNOWN}};
+	         {"Running", AUTOSCALE_POD_RUNNING},
+	         {"Succeeded", AUTOSCALE_POD_SUCCEEDED},
+	         {"Failed", AUTOSCALE_POD_FAILED},
+	         {"Unknown", AUTOSCALE_POD_UNKNOWN}};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		if (strcmp(s, t[i].n) == 0) {
 			*out = t[i].p;
@@ -482,12 +486,14 @@ static int parse_pod(const cJSON *j, autoscale_pod_t *p, char *err, size_t errle
 	p->name = name->valuestring;
 	p->phase = AUTOSCALE_POD_RUNNING;
 	if (phase && (!cJSON_IsString(phase) || parse_phase(phase->valuestring, &p->phase) != 0)) {
-		errf(err, errlen, "pod %.60s: \"phase\" must be Pending, Running, Succeeded, "
-				      "Failed or Unknown", p->name);
+		errf(err, errlen,
+		     "pod %.60s: \"phase\" must be Pending, Running, Succeeded, "
+		     "Failed or Unknown",
+		     p->name);
 		return -1;
 	}
-	if (json_bool(j, "ready", p->phase == AUTOSCALE_POD_RUNNING, &p->ready, why,
-		      sizeof(why)) != 0 ||
+	if (json_bool(j, "ready", p->phase == AUTOSCALE_POD_RUNNING, &p->ready, why, sizeof(why)) !=
+	            0 ||
 	    json_bool(j, "deleted", false, &p->deleted, why, sizeof(why)) != 0)
 		goto bad;
 	r = json_num(j, "startTime", &p->start_time, false, why, sizeof(why));
@@ -524,7 +530,7 @@ static int parse_pod(const cJSON *j, autoscale_pod_t *p, char *err, size_t errle
 			goto bad;
 		x->has_cpu = r == 0;
 		if (json_num(m, "cpu_request_millicores", &x->cpu_request_millicores, false, why,
-			     sizeof(why)) < 0)
+		             sizeof(why)) < 0)
 			goto bad;
 		if (json_num(m, "latency_sum", &x->latency_sum, false, why, sizeof(why)) < 0 ||
 		    json_num(m, "latency_count", &x->latency_count, false, why, sizeof(why)) < 0)
@@ -539,28 +545,31 @@ static int parse_pod(const cJSON *j, autoscale_pod_t *p, char *err, size_t errle
 			{
 				char *end;
 				double le;
-				if (strcmp(b->string, "+Inf") == 0 || strcmp(b->string, "Inf") == 0) {
+				if (strcmp(b->string, "+Inf") == 0 ||
+				    strcmp(b->string, "Inf") == 0) {
 					le = INFINITY;
 				} else {
 					errno = 0;
 					le = strtod(b->string, &end);
 					if (*end != '\0' || end == b->string || errno != 0 ||
 					    !isfinite(le)) {
-						snprintf(why, sizeof(why),
-							 "latency_buckets: \"%.30s\" is not a bound",
-							 b->string);
+						snprintf(
+						        why, sizeof(why),
+						        "latency_buckets: \"%.30s\" is not a bound",
+						        b->string);
 						goto bad;
 					}
 				}
 				if (!cJSON_IsNumber(b) || !(b->valuedouble >= 0)) {
 					snprintf(why, sizeof(why),
-						 "latency_buckets[\"%.30s\"]: not a count >= 0",
-						 b->string);
+					         "latency_buckets[\"%.30s\"]: not a count >= 0",
+					         b->string);
 					goto bad;
 				}
 				v = b->valuedouble;
 				if (prom_worker_add_bucket(x, le, v) != 0) {
-					snprintf(why, sizeof(why), "latency_buckets: too many buckets");
+					snprintf(why, sizeof(why),
+					         "latency_buckets: too many buckets");
 					goto bad;
 				}
 			}
@@ -592,7 +601,7 @@ static int run_trace(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 
 	if (f == NULL || st == NULL) {
 		fprintf(stderr, "mcp-autoscaler simulate: %s: %s\n", o->trace,
-			f ? "out of memory" : strerror(errno));
+		        f ? "out of memory" : strerror(errno));
 		if (f)
 			fclose(f);
 		autoscale_state_free(st);
@@ -611,20 +620,20 @@ static int run_trace(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 
 		lineno++;
 		if ((size_t)len > MAX_FILE) {
-			fprintf(stderr, "mcp-autoscaler simulate: %s:%zu: line too long\n", o->trace,
-				lineno);
+			fprintf(stderr, "mcp-autoscaler simulate: %s:%zu: line too long\n",
+			        o->trace, lineno);
 			rc = 2;
 			break;
 		}
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-				   line[len - 1] == ' '))
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
 			line[--len] = '\0';
 		if (len == 0)
 			continue;
 		j = cJSON_ParseWithLength(line, (size_t)len);
 		if (j == NULL || !cJSON_IsObject(j)) {
 			fprintf(stderr, "mcp-autoscaler simulate: %s:%zu: not a JSON object\n",
-				o->trace, lineno);
+			        o->trace, lineno);
 			cJSON_Delete(j);
 			rc = 2;
 			break;
@@ -635,7 +644,7 @@ static int run_trace(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 			goto bad;
 		if (!isnan(prev_t) && t < prev_t) {
 			snprintf(why, sizeof(why), "\"t\" %g goes back in time (previous %g)", t,
-				 prev_t);
+			         prev_t);
 			goto bad;
 		}
 		jp = cJSON_GetObjectItemCaseSensitive(j, "pods");
@@ -674,7 +683,8 @@ static int run_trace(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 					goto bad;
 				}
 				/* observed load: +Inf bucket deltas per pod */
-				cur[i].name = (char *)pods[i].name; /* borrowed until strdup below */
+				cur[i].name =
+				        (char *)pods[i].name; /* borrowed until strdup below */
 				cur[i].inf = NAN;
 				if (pods[i].has_metrics && pods[i].metrics.nbuckets > 0) {
 					const prom_worker_metrics_t *x = &pods[i].metrics;
@@ -710,14 +720,14 @@ static int run_trace(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 			autoscale_commit(pol, st, &d, replicas, t);
 		{
 			double p99 = d.metrics[AUTOSCALE_M_P99_LATENCY].valid
-					     ? d.metrics[AUTOSCALE_M_P99_LATENCY].value
-					     : NAN;
+			                     ? d.metrics[AUTOSCALE_M_P99_LATENCY].value
+			                     : NAN;
 			if (emit(out, &d, t, replicas, pool, load, p99) != 0) {
 				fprintf(stderr, "mcp-autoscaler simulate: write error\n");
 				rc = 1;
 			}
 			if (rows_add(rows, (row_t){t, load, p99, replicas, d.desired_replicas, pool,
-						   d.desired_pool_size}) != 0)
+			                           d.desired_pool_size}) != 0)
 				rc = 1;
 		}
 		/* pod names point into j: keep this line's JSON until the next one */
@@ -762,7 +772,7 @@ static int run_trace(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 /* ---- model mode ------------------------------------------------------------------ */
 
 #define MODEL_MAX_STEPS 64
-#define MODEL_SAMPLES 400
+#define MODEL_SAMPLES   400
 
 typedef struct {
 	double at, rate, ramp; /* seconds, requests/s, seconds */
@@ -779,20 +789,20 @@ typedef struct {
 } model_t;
 
 static const double model_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				      0.1,    0.25,  0.5,    1,     2.5,  5,     INFINITY};
+                                      0.1,    0.25,  0.5,    1,     2.5,  5,     INFINITY};
 #define NB (sizeof(model_bounds) / sizeof(model_bounds[0]))
 
 typedef struct {
 	char name[32];
-	double start;	   /* created at */
-	double backlog;	   /* queued requests beyond the stationary queue */
+	double start;      /* created at */
+	double backlog;    /* queued requests beyond the stationary queue */
 	double counts[NB]; /* cumulative, per bucket (non-cumulative here; summed on export) */
 	double in_use, waiters;
 } mpod_t;
 
 /* Reads a duration given as seconds (number) or a string ("30s", "5m"). */
 static int model_dur(const cJSON *o, const char *k, double *out, bool required, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 	if (v == NULL) {
@@ -819,7 +829,7 @@ static int model_dur(const cJSON *o, const char *k, double *out, bool required, 
 }
 
 static int load_model(const char *path, const autoscale_policy_t *pol, model_t *m, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	size_t len;
 	char *text = read_file(path, &len, err, errlen);
@@ -895,8 +905,9 @@ static int load_model(const char *path, const autoscale_policy_t *pol, model_t *
 		goto bad;
 	ld = cJSON_GetObjectItemCaseSensitive(j, "load");
 	if (!cJSON_IsArray(ld) || cJSON_GetArraySize(ld) == 0) {
-		snprintf(why, sizeof(why), "\"load\" must be a non-empty array of "
-					   "{\"at\", \"rate\"[, \"ramp\"]}");
+		snprintf(why, sizeof(why),
+		         "\"load\" must be a non-empty array of "
+		         "{\"at\", \"rate\"[, \"ramp\"]}");
 		goto bad;
 	}
 	{
@@ -907,7 +918,7 @@ static int load_model(const char *path, const autoscale_policy_t *pol, model_t *
 			char w2[200];
 			if (m->nload == MODEL_MAX_STEPS) {
 				snprintf(why, sizeof(why), "\"load\": at most %d steps",
-					 MODEL_MAX_STEPS);
+				         MODEL_MAX_STEPS);
 				goto bad;
 			}
 			x = &m->load[m->nload];
@@ -921,13 +932,13 @@ static int load_model(const char *path, const autoscale_policy_t *pol, model_t *
 				goto bad;
 			}
 			if (x->rate < 0 || x->rate > 1e8) {
-				snprintf(why, sizeof(why), "\"load\"[%zu]: rate must be in [0, 1e8]",
-					 m->nload);
+				snprintf(why, sizeof(why),
+				         "\"load\"[%zu]: rate must be in [0, 1e8]", m->nload);
 				goto bad;
 			}
 			if (m->nload > 0 && x->at < m->load[m->nload - 1].at) {
-				snprintf(why, sizeof(why), "\"load\"[%zu]: \"at\" goes back in time",
-					 m->nload);
+				snprintf(why, sizeof(why),
+				         "\"load\"[%zu]: \"at\" goes back in time", m->nload);
 				goto bad;
 			}
 			m->nload++;
@@ -939,7 +950,8 @@ static int load_model(const char *path, const autoscale_policy_t *pol, model_t *
 		    model_dur(fail, "from", &m->fail_from, true, why, sizeof(why)) != 0 ||
 		    model_dur(fail, "to", &m->fail_to, true, why, sizeof(why)) != 0) {
 			if (!cJSON_IsObject(fail))
-				snprintf(why, sizeof(why), "\"failScrapes\" must be {\"from\", \"to\"}");
+				snprintf(why, sizeof(why),
+				         "\"failScrapes\" must be {\"from\", \"to\"}");
 			goto bad;
 		}
 	}
@@ -1046,7 +1058,7 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 			}
 			memset(&pods[npods], 0, sizeof(pods[npods]));
 			snprintf(pods[npods].name, sizeof(pods[npods].name), "w-%llu",
-				 (unsigned long long)next_id++);
+			         (unsigned long long)next_id++);
 			/* the first pods are already up when the simulation starts */
 			pods[npods].start = t == 0 ? -600 : t;
 			npods++;
@@ -1083,14 +1095,15 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 				pw = erlang_c(c, a);
 				wq_rate = cap_rate - lam;
 				p->in_use = a;
-				p->waiters = pw * lam / wq_rate; /* Lq = C(c,a) * lambda/(c mu - lambda) */
+				p->waiters = pw * lam /
+				             wq_rate; /* Lq = C(c,a) * lambda/(c mu - lambda) */
 				base_wait = 0;
 			} else {
 				pw = 1;
 				wq_rate = 0;
 				p->in_use = c;
-				p->waiters = p->backlog + (a >= c ? 0 : erlang_c(c, a) * lam /
-									 (cap_rate - lam));
+				p->waiters = p->backlog +
+				             (a >= c ? 0 : erlang_c(c, a) * lam / (cap_rate - lam));
 				base_wait = p->backlog / cap_rate;
 			}
 			/* latency histogram: sample the sojourn time distribution */
@@ -1101,7 +1114,7 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 				double lat;
 				if (rnd(&seed) < pw)
 					w += wq_rate > 0 ? expo(&seed, 1.0 / wq_rate)
-							 : expo(&seed, 1.0 / cap_rate);
+					                 : expo(&seed, 1.0 / cap_rate);
 				lat = w + expo(&seed, m.service_time);
 				for (size_t b = 0; b < NB; b++) {
 					if (lat <= model_bounds[b]) {
@@ -1134,7 +1147,7 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 				for (size_t b = 0; b < NB; b++) {
 					cum += p->counts[b];
 					(void)prom_worker_add_bucket(&x->metrics, model_bounds[b],
-								     cum);
+					                             cum);
 				}
 			}
 		}
@@ -1163,7 +1176,7 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 				p99 = prom_histogram_quantile(0.99, b, NB);
 			if (emit(out, &d, t, replicas, pool, load_rate, p99) != 0 ||
 			    rows_add(rows, (row_t){t, load_rate, p99, replicas, d.desired_replicas,
-						   pool, d.desired_pool_size}) != 0) {
+			                           pool, d.desired_pool_size}) != 0) {
 				fprintf(stderr, "mcp-autoscaler simulate: write error\n");
 				rc = 1;
 				goto done;
@@ -1193,7 +1206,7 @@ int simulate_main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	rc = base_opt_main(sim_table, &o, seen, argc, argv, NULL, "mcp-autoscaler simulate",
-			   sim_usage, MCP_VERSION);
+	                   sim_usage, MCP_VERSION);
 	if (rc == 1) {
 		if (argc > 1 && strcmp(argv[1], "--version") != 0) {
 			printf("\n");
@@ -1204,12 +1217,13 @@ int simulate_main(int argc, char **argv)
 	if (rc == 2)
 		return 2;
 	if (o.policy[0] == '\0') {
-		fprintf(stderr, "mcp-autoscaler simulate: --policy FILE is required (see --help)\n");
+		fprintf(stderr,
+		        "mcp-autoscaler simulate: --policy FILE is required (see --help)\n");
 		return 2;
 	}
 	if ((o.trace[0] == '\0') == (o.model[0] == '\0')) {
-		fprintf(stderr,
-			"mcp-autoscaler simulate: give exactly one of --trace FILE or --model FILE\n");
+		fprintf(stderr, "mcp-autoscaler simulate: give exactly one of --trace FILE or "
+		                "--model FILE\n");
 		return 2;
 	}
 	if (load_policy(o.policy, &pol, err, sizeof(err)) != 0) {
@@ -1220,7 +1234,7 @@ int simulate_main(int argc, char **argv)
 		out = fopen(o.output, "w");
 		if (out == NULL) {
 			fprintf(stderr, "mcp-autoscaler simulate: %s: %s\n", o.output,
-				strerror(errno));
+			        strerror(errno));
 			return 1;
 		}
 	}
@@ -1234,8 +1248,8 @@ int simulate_main(int argc, char **argv)
 		const char *src = o.trace[0] ? o.trace : o.model;
 		const char *base = strrchr(src, '/');
 		snprintf(title, sizeof(title), "mcp-autoscaler simulate: %.120s, %s %.200s",
-			 pol.scale_target_name, o.trace[0] ? "trace" : "model",
-			 base ? base + 1 : src);
+		         pol.scale_target_name, o.trace[0] ? "trace" : "model",
+		         base ? base + 1 : src);
 		rc = plot(o.plot, &rows, &pol, title);
 	}
 	free(rows.v);

@@ -165,14 +165,15 @@ static hent_t *htab_find(const htab_t *t, const char *name, size_t n, uint32_t h
 		if (s == 0)
 			return NULL;
 		e = &t->ents[s - 1];
-		if (e->hash == h && e->name_len == n && memcmp(t->names + e->name_off, name, n) == 0)
+		if (e->hash == h && e->name_len == n &&
+		    memcmp(t->names + e->name_off, name, n) == 0)
 			return e;
 	}
 }
 
 /* Adds name with buckets b[0..nb) unless present. 0, or -1 on out of memory. */
 static int htab_add(htab_t *t, const char *name, size_t n, uint32_t h, const prom_bucket_t *b,
-		    size_t nb)
+                    size_t nb)
 {
 	hent_t *e;
 	size_t i;
@@ -236,9 +237,9 @@ const char *autoscale_metric_name(autoscale_metric_t m)
 }
 
 static void setcond(autoscale_decision_t *d, autoscale_cond_type_t c, bool status,
-		    const char *reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                    const char *reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void setcond(autoscale_decision_t *d, autoscale_cond_type_t c, bool status,
-		    const char *reason, const char *fmt, ...)
+                    const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 	autoscale_condition_t *x = &d->conditions[c];
@@ -250,7 +251,7 @@ static void setcond(autoscale_decision_t *d, autoscale_cond_type_t c, bool statu
 }
 
 static void reasonf(autoscale_decision_t *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void reasonf(autoscale_decision_t *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -260,7 +261,7 @@ static void reasonf(autoscale_decision_t *d, const char *fmt, ...)
 }
 
 static void reason_append(autoscale_decision_t *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void reason_append(autoscale_decision_t *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -339,16 +340,16 @@ static int classify(const autoscale_policy_t *pol, const autoscale_pod_t *p, dou
 		if (!p->has_start_time) {
 			unready = true;
 		} else {
-			double tr = p->has_ready_transition ? p->ready_transition_time
-							    : p->start_time;
-			if (p->start_time + (double)pol->cpu_initialization_period_ms / 1000.0 > now)
+			double tr =
+			        p->has_ready_transition ? p->ready_transition_time : p->start_time;
+			if (p->start_time + (double)pol->cpu_initialization_period_ms / 1000.0 >
+			    now)
 				unready = !p->ready;
 			else
 				unready = !p->ready &&
-					  p->start_time +
-							  (double)pol->initial_readiness_delay_ms /
-								  1000.0 >
-						  tr;
+				          p->start_time + (double)pol->initial_readiness_delay_ms /
+				                                  1000.0 >
+				                  tr;
 		}
 		if (unready)
 			return P_UNREADY;
@@ -358,11 +359,12 @@ static int classify(const autoscale_policy_t *pol, const autoscale_pod_t *p, dou
 
 typedef struct {
 	bool ok;
-	bool acted;	  /* outside tolerance, direction kept: a real recommendation */
+	bool acted;       /* outside tolerance, direction kept: a real recommendation */
 	int32_t replicas; /* recommendation */
-	double usage;	  /* current value for status */
-	double ratio;	  /* final usage ratio */
-	size_t nused;	  /* pods the final ratio was computed over */
+	double usage;     /* current value for status */
+	double ratio;     /* final usage ratio */
+	size_t nused;     /* pods the final ratio was computed over */
+	bool rebalanced;  /* missing/unready pods were counted at target or 0 */
 	char err[160];
 } mres_t;
 
@@ -377,7 +379,7 @@ static double pod_value(autoscale_metric_t m, const prom_worker_metrics_t *x)
 
 /* calcPlainMetricReplicas (pods metrics) and GetResourceReplicas (CPU). */
 static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *st,
-			     const autoscale_input_t *in, autoscale_metric_t m, mres_t *r)
+                             const autoscale_input_t *in, autoscale_metric_t m, mres_t *r)
 {
 	const bool cpu = m == AUTOSCALE_M_CPU_UTILIZATION;
 	const int32_t cur = in->current_replicas;
@@ -390,7 +392,7 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 	memset(r, 0, sizeof(*r));
 	if (in->npods == 0) {
 		snprintf(r->err, sizeof(r->err),
-			 "no pods returned by selector while calculating replica count");
+		         "no pods returned by selector while calculating replica count");
 		return;
 	}
 	for (size_t i = 0; i < in->npods; i++) {
@@ -406,9 +408,10 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 			if (cpu) {
 				int64_t rq = (int64_t)llround(p->metrics.cpu_request_millicores);
 				if (rq <= 0) {
-					snprintf(r->err, sizeof(r->err),
-						 "missing request for cpu in container of pod %.80s",
-						 p->name ? p->name : "?");
+					snprintf(
+					        r->err, sizeof(r->err),
+					        "missing request for cpu in container of pod %.80s",
+					        p->name ? p->name : "?");
 					return;
 				}
 				total += (int64_t)llround(p->metrics.cpu_millicores);
@@ -420,7 +423,7 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 	}
 	if (ready == 0) {
 		snprintf(r->err, sizeof(r->err),
-			 "did not receive metrics for targeted pods (pods might be unready)");
+		         "did not receive metrics for targeted pods (pods might be unready)");
 		return;
 	}
 	if (cpu) {
@@ -467,6 +470,7 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 		}
 		r->ratio = new_ratio;
 		r->nused = n;
+		r->rebalanced = true;
 		if (within(pol, new_ratio) || (ratio < 1.0 && new_ratio > 1.0) ||
 		    (ratio > 1.0 && new_ratio < 1.0)) {
 			r->replicas = cur;
@@ -488,7 +492,7 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
  * rule (getUsageRatioReplicaCount) with the ready pod count. Also rolls the
  * per-pod counter history. Returns -1 on out of memory. */
 static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
-		    const autoscale_input_t *in, mres_t *r)
+                    const autoscale_input_t *in, mres_t *r)
 {
 	htab_t *old = &st->hist[st->cur];
 	htab_t *nw = &st->hist[st->cur ^ 1];
@@ -545,7 +549,7 @@ static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
 	st->cur ^= 1;
 	if (contributing == 0) {
 		snprintf(r->err, sizeof(r->err),
-			 "no latency histogram deltas yet (needs two samples of a pod)");
+		         "no latency histogram deltas yet (needs two samples of a pod)");
 		return 0;
 	}
 	{
@@ -560,7 +564,8 @@ static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
 		} else {
 			q = prom_histogram_quantile(0.99, agg.buckets, agg.nbuckets);
 			if (isnan(q)) {
-				snprintf(r->err, sizeof(r->err), "P99 is undefined for the histogram");
+				snprintf(r->err, sizeof(r->err),
+				         "P99 is undefined for the histogram");
 				return 0;
 			}
 		}
@@ -599,8 +604,8 @@ static int32_t change_in_period(const events_t *ev, double now, int32_t period)
 	return sum;
 }
 
-static int32_t scale_up_limit(const autoscale_state_t *st, const autoscale_rules_t *r,
-			      int32_t cur, double now)
+static int32_t scale_up_limit(const autoscale_state_t *st, const autoscale_rules_t *r, int32_t cur,
+                              double now)
 {
 	int32_t result;
 	bool use_min = r->select == AUTOSCALE_SELECT_MIN;
@@ -618,13 +623,13 @@ static int32_t scale_up_limit(const autoscale_state_t *st, const autoscale_rules
 		else
 			proposed = clamp32(ceil((double)start * (1 + (double)p->value / 100)));
 		result = use_min ? (proposed < result ? proposed : result)
-				 : (proposed > result ? proposed : result);
+		                 : (proposed > result ? proposed : result);
 	}
 	return result;
 }
 
 static int32_t scale_down_limit(const autoscale_state_t *st, const autoscale_rules_t *r,
-				int32_t cur, double now)
+                                int32_t cur, double now)
 {
 	int32_t result;
 	bool use_min = r->select == AUTOSCALE_SELECT_MIN;
@@ -643,7 +648,7 @@ static int32_t scale_down_limit(const autoscale_state_t *st, const autoscale_rul
 			proposed = clamp32((double)start * (1 - (double)p->value / 100));
 		/* min-change ('Min') for scale-down is the highest value */
 		result = use_min ? (proposed > result ? proposed : result)
-				 : (proposed < result ? proposed : result);
+		                 : (proposed < result ? proposed : result);
 	}
 	return result;
 }
@@ -651,7 +656,7 @@ static int32_t scale_down_limit(const autoscale_state_t *st, const autoscale_rul
 /* stabilizeRecommendationWithBehaviors, without recording (done by the caller
  * once the pool want is known). *stab_reason gets HPA's reason. */
 static int32_t stabilize(const autoscale_policy_t *pol, const autoscale_state_t *st, double now,
-			 int32_t cur, int32_t desired, const char **reason, const char **msg)
+                         int32_t cur, int32_t desired, const char **reason, const char **msg)
 {
 	int32_t up = desired, down = desired, rec = cur;
 	double up_cut = now - pol->scale_up.stabilization_window_seconds;
@@ -680,7 +685,7 @@ static int32_t stabilize(const autoscale_policy_t *pol, const autoscale_state_t 
 }
 
 static int record(const autoscale_policy_t *pol, autoscale_state_t *st, double now,
-		  int32_t replicas, int32_t pool)
+                  int32_t replicas, int32_t pool)
 {
 	double keep = pol->scale_up.stabilization_window_seconds;
 	size_t j = 0;
@@ -708,8 +713,8 @@ static int32_t longest_period(const autoscale_rules_t *r)
 	return m;
 }
 
-void autoscale_commit(const autoscale_policy_t *pol, autoscale_state_t *st,
-		      autoscale_decision_t *d, int32_t from_replicas, double now)
+void autoscale_commit(const autoscale_policy_t *pol, autoscale_state_t *st, autoscale_decision_t *d,
+                      int32_t from_replicas, double now)
 {
 	events_t *ev;
 	const autoscale_rules_t *r;
@@ -736,16 +741,15 @@ void autoscale_commit(const autoscale_policy_t *pol, autoscale_state_t *st,
 	if (grow((void **)&ev->v, &ev->cap, ev->n + 1, sizeof(event_t)) == 0)
 		ev->v[ev->n++] = (event_t){now, change};
 	setcond(d, AUTOSCALE_COND_ABLE_TO_SCALE, true, "SucceededRescale",
-		"the HPA controller was able to update the target scale to %d",
-		(int)d->desired_replicas);
+	        "the HPA controller was able to update the target scale to %d",
+	        (int)d->desired_replicas);
 }
 
 /* ---- the decision ---------------------------------------------------------------- */
 
 static const char *failed_reason(autoscale_metric_t m)
 {
-	return m == AUTOSCALE_M_CPU_UTILIZATION ? "FailedGetResourceMetric"
-						: "FailedGetPodsMetric";
+	return m == AUTOSCALE_M_CPU_UTILIZATION ? "FailedGetResourceMetric" : "FailedGetPodsMetric";
 }
 
 static int32_t clamp_pool(const autoscale_policy_t *pol, double v)
@@ -760,22 +764,22 @@ static int32_t clamp_pool(const autoscale_policy_t *pol, double v)
 static void init_decision(autoscale_decision_t *d, const autoscale_input_t *in)
 {
 	static const char *const types[AUTOSCALE_COND_COUNT] = {"AbleToScale", "ScalingActive",
-								"ScalingLimited"};
+	                                                        "ScalingLimited"};
 	memset(d, 0, sizeof(*d));
 	for (int c = 0; c < AUTOSCALE_COND_COUNT; c++)
 		d->conditions[c].type = types[c];
 	d->desired_replicas = in ? in->current_replicas : 0;
 	d->desired_pool_size = in ? in->current_pool_size : 0;
 	setcond(d, AUTOSCALE_COND_ABLE_TO_SCALE, true, "SucceededGetScale",
-		"the HPA controller was able to get the target's current scale");
+	        "the HPA controller was able to get the target's current scale");
 	setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, true, "ValidMetricFound",
-		"the HPA was able to successfully calculate a replica count");
+	        "the HPA was able to successfully calculate a replica count");
 	setcond(d, AUTOSCALE_COND_SCALING_LIMITED, false, "DesiredWithinRange",
-		"the desired count is within the acceptable range");
+	        "the desired count is within the acceptable range");
 }
 
 int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
-		     const autoscale_input_t *in, autoscale_decision_t *d)
+                     const autoscale_input_t *in, autoscale_decision_t *d)
 {
 	mres_t mr[AUTOSCALE_M_COUNT];
 	int32_t R, P, desired, prenorm = 0, stabilized = 0;
@@ -795,7 +799,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	}
 	if (!isfinite(in->now) || (st->has_last_now && in->now < st->last_now)) {
 		reasonf(d, "invalid input: time %.3f is before the last round's %.3f", in->now,
-			st->last_now);
+		        st->last_now);
 		return AUTOSCALE_EINVAL;
 	}
 	R = in->current_replicas;
@@ -804,7 +808,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 
 	if (pol->paused) {
 		setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, false, "ScalingPaused",
-			"the policy is paused (paused: \"true\"); no change is made");
+		        "the policy is paused (paused: \"true\"); no change is made");
 		reasonf(d, "paused: no change (policy has paused=true)");
 		for (int m = 0; m < AUTOSCALE_M_COUNT; m++) {
 			d->metrics[m].configured = pol->has_target[m];
@@ -861,10 +865,11 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 				/* grow pools first, add pods only when pools are at max */
 				if (conn_needed <= (double)base * pol->pool_max_size + 1e-9) {
 					o->replicas = R;
-					occ_pool_want = clamp_pool(pol, ceil(conn_needed / base - 1e-9));
+					occ_pool_want =
+					        clamp_pool(pol, ceil(conn_needed / base - 1e-9));
 				} else {
 					o->replicas = clamp32(
-						ceil(conn_needed / pol->pool_max_size - 1e-9));
+					        ceil(conn_needed / pol->pool_max_size - 1e-9));
 					occ_pool_want = pol->pool_max_size;
 				}
 			} else {
@@ -891,7 +896,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	if (R == 0 && pol->min_replicas != 0) {
 		desired = 0;
 		setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, false, "ScalingDisabled",
-			"scaling is disabled since the replica count of the target is zero");
+		        "scaling is disabled since the replica count of the target is zero");
 		reasonf(d, "scaling disabled: the target was scaled to 0 by hand");
 		d->desired_replicas = 0;
 		d->desired_pool_size = P;
@@ -899,16 +904,16 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	} else if (R > pol->max_replicas) {
 		desired = pol->max_replicas;
 		setcond(d, AUTOSCALE_COND_SCALING_LIMITED, true, "TooManyReplicas",
-			"the desired replica count is more than the maximum replica count");
+		        "the desired replica count is more than the maximum replica count");
 		reasonf(d, "current replicas %d above maxReplicas %d", (int)R,
-			(int)pol->max_replicas);
+		        (int)pol->max_replicas);
 		skip_metrics_reason = true;
 	} else if (R < pol->min_replicas) {
 		desired = pol->min_replicas;
 		setcond(d, AUTOSCALE_COND_SCALING_LIMITED, true, "TooFewReplicas",
-			"the desired replica count is less than the minimum replica count");
+		        "the desired replica count is less than the minimum replica count");
 		reasonf(d, "current replicas %d below minReplicas %d", (int)R,
-			(int)pol->min_replicas);
+		        (int)pol->min_replicas);
 		skip_metrics_reason = true;
 	} else {
 		/* computeReplicasForMetrics: highest recommendation wins */
@@ -925,38 +930,41 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			st->fail_rounds++;
 			st->ok_rounds = 0;
 			setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, false,
-				failed_reason((autoscale_metric_t)first_invalid),
-				"the HPA was unable to compute the replica count: %s: %s",
-				autoscale_metric_name((autoscale_metric_t)first_invalid),
-				mr[first_invalid].err);
+			        failed_reason((autoscale_metric_t)first_invalid),
+			        "the HPA was unable to compute the replica count: %s: %s",
+			        autoscale_metric_name((autoscale_metric_t)first_invalid),
+			        mr[first_invalid].err);
 			if (pol->fallback_failure_threshold > 0 &&
 			    (st->fallback || st->fail_rounds >= pol->fallback_failure_threshold)) {
 				st->fallback = true;
 				prenorm = pol->fallback_replicas;
 				reasonf(d,
-					"fallback: %d consecutive failed metric rounds; going to "
-					"fallbackReplicas %d (%s: %s)",
-					(int)st->fail_rounds, (int)pol->fallback_replicas,
-					autoscale_metric_name((autoscale_metric_t)first_invalid),
-					mr[first_invalid].err);
+				        "fallback: %d consecutive failed metric rounds; going to "
+				        "fallbackReplicas %d (%s: %s)",
+				        (int)st->fail_rounds, (int)pol->fallback_replicas,
+				        autoscale_metric_name((autoscale_metric_t)first_invalid),
+				        mr[first_invalid].err);
 			} else {
 				desired = R;
 				reasonf(d,
-					"metrics failed (%d invalid out of %d), first error: %s: %s; "
-					"holding %d replicas",
-					ninvalid, nconf,
-					autoscale_metric_name((autoscale_metric_t)first_invalid),
-					mr[first_invalid].err, (int)R);
+				        "metrics failed (%d invalid out of %d), first error: %s: "
+				        "%s; "
+				        "holding %d replicas",
+				        ninvalid, nconf,
+				        autoscale_metric_name((autoscale_metric_t)first_invalid),
+				        mr[first_invalid].err, (int)R);
 				if (ninvalid < nconf)
-					reason_append(d, " (no scale-down while a metric is failing)");
+					reason_append(d,
+					              " (no scale-down while a metric is failing)");
 				goto pool;
 			}
 		} else {
 			st->fail_rounds = 0;
 			prenorm = best;
 			setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, true, "ValidMetricFound",
-				"the HPA was able to successfully calculate a replica count from %s",
-				autoscale_metric_name((autoscale_metric_t)best_m));
+			        "the HPA was able to successfully calculate a replica count from "
+			        "%s",
+			        autoscale_metric_name((autoscale_metric_t)best_m));
 			if (st->fallback) {
 				st->ok_rounds++;
 				if (st->ok_rounds >= pol->fallback_failure_threshold) {
@@ -965,11 +973,12 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 				} else {
 					prenorm = pol->fallback_replicas;
 					reasonf(d,
-						"fallback: metrics back for %d of %d rounds; staying "
-						"at fallbackReplicas %d",
-						(int)st->ok_rounds,
-						(int)pol->fallback_failure_threshold,
-						(int)pol->fallback_replicas);
+					        "fallback: metrics back for %d of %d rounds; "
+					        "staying "
+					        "at fallbackReplicas %d",
+					        (int)st->ok_rounds,
+					        (int)pol->fallback_failure_threshold,
+					        (int)pol->fallback_replicas);
 				}
 			}
 			/* burst mode (Knative panic mode) */
@@ -978,21 +987,21 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 					st->burst = true;
 					st->burst_t = in->now;
 					burst_now = true;
-				} else if (st->burst && in->now - st->burst_t >=
-								(double)pol->burst_stable_window_ms /
-									1000.0) {
+				} else if (st->burst &&
+				           in->now - st->burst_t >=
+				                   (double)pol->burst_stable_window_ms / 1000.0) {
 					st->burst = false;
 				}
 			}
 			if (!st->fallback) {
 				fmt_value((autoscale_metric_t)best_m, mr[best_m].usage, vbuf,
-					  sizeof(vbuf));
+				          sizeof(vbuf));
 				fmt_value((autoscale_metric_t)best_m, pol->target[best_m], tbuf,
-					  sizeof(tbuf));
+				          sizeof(tbuf));
 				if (prenorm > R) {
 					reasonf(d, "%s %s above target %s",
-						autoscale_metric_name((autoscale_metric_t)best_m), vbuf,
-						tbuf);
+					        autoscale_metric_name((autoscale_metric_t)best_m),
+					        vbuf, tbuf);
 					d->driver = (autoscale_metric_t)best_m;
 					d->has_driver = true;
 				} else if (prenorm < R) {
@@ -1009,15 +1018,28 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 					if (pool_tier && mr[AUTOSCALE_M_POOL_OCCUPANCY].acted)
 						far = AUTOSCALE_M_POOL_OCCUPANCY;
 					fmt_value((autoscale_metric_t)far, mr[far].usage, vbuf,
-						  sizeof(vbuf));
+					          sizeof(vbuf));
 					fmt_value((autoscale_metric_t)far, pol->target[far], tbuf,
-						  sizeof(tbuf));
-					reasonf(d, "%s %s %s target %s: replicas unchanged",
-						autoscale_metric_name((autoscale_metric_t)far), vbuf,
-						within(pol, mr[far].ratio)
-							? "within tolerance of"
-							: (mr[far].ratio > 1 ? "above" : "below"),
-						tbuf);
+					          sizeof(tbuf));
+					if (mr[far].rebalanced)
+						reasonf(d,
+						        "%s %s, target %s: replicas unchanged once "
+						        "missing/unready pods are counted as the "
+						        "HPA "
+						        "does",
+						        autoscale_metric_name(
+						                (autoscale_metric_t)far),
+						        vbuf, tbuf);
+					else
+						reasonf(d, "%s %s %s target %s: replicas unchanged",
+						        autoscale_metric_name(
+						                (autoscale_metric_t)far),
+						        vbuf,
+						        within(pol, mr[far].ratio)
+						                ? "within tolerance of"
+						                : (mr[far].ratio > 1 ? "above"
+						                                     : "below"),
+						        tbuf);
 				}
 			}
 		}
@@ -1029,21 +1051,23 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 				if (prenorm > R) {
 					stabilized = prenorm; /* at once: no up window */
 					setcond(d, AUTOSCALE_COND_ABLE_TO_SCALE, true, "BurstMode",
-						"burst mode: scaling up at once, no scale-down until "
-						"the burst has passed");
+					        "burst mode: scaling up at once, no scale-down "
+					        "until "
+					        "the burst has passed");
 				} else {
 					stabilized = R;
 					if (prenorm < R)
 						setcond(d, AUTOSCALE_COND_ABLE_TO_SCALE, true,
-							"BurstMode",
-							"burst mode: scale-down forbidden until a full "
-							"stable window passes without a burst");
+						        "BurstMode",
+						        "burst mode: scale-down forbidden until a "
+						        "full "
+						        "stable window passes without a burst");
 				}
 			} else if (stabilized != prenorm) {
 				setcond(d, AUTOSCALE_COND_ABLE_TO_SCALE, true, sreason, "%s", smsg);
 			} else {
 				setcond(d, AUTOSCALE_COND_ABLE_TO_SCALE, true, "ReadyForNewScale",
-					"recommended size matches current size");
+				        "recommended size matches current size");
 			}
 		}
 		/* convertDesiredReplicasWithBehaviorRate */
@@ -1052,16 +1076,17 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			const char *lmsg = "the desired count is within the acceptable range";
 			desired = stabilized;
 			if (stabilized > R) {
-				int32_t lim = st->burst ? INT32_MAX
-							: scale_up_limit(st, &pol->scale_up, R,
-									 in->now);
+				int32_t lim =
+				        st->burst ? INT32_MAX
+				                  : scale_up_limit(st, &pol->scale_up, R, in->now);
 				int32_t maxa = pol->max_replicas;
 				if (lim < R)
 					lim = R;
 				if (maxa > lim) {
 					maxa = lim;
 					lreason = "ScaleUpLimit";
-					lmsg = "the desired replica count is increasing faster than "
+					lmsg = "the desired replica count is increasing faster "
+					       "than "
 					       "the maximum scale rate";
 				} else {
 					lreason = "TooManyReplicas";
@@ -1078,7 +1103,8 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 				if (mina < lim) {
 					mina = lim;
 					lreason = "ScaleDownLimit";
-					lmsg = "the desired replica count is decreasing faster than "
+					lmsg = "the desired replica count is decreasing faster "
+					       "than "
 					       "the maximum scale rate";
 				} else {
 					lreason = "TooFewReplicas";
@@ -1089,33 +1115,34 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 					desired = mina;
 			}
 			if (desired == stabilized)
-				setcond(d, AUTOSCALE_COND_SCALING_LIMITED, false, "DesiredWithinRange",
-					"the desired count is within the acceptable range");
+				setcond(d, AUTOSCALE_COND_SCALING_LIMITED, false,
+				        "DesiredWithinRange",
+				        "the desired count is within the acceptable range");
 			else
 				setcond(d, AUTOSCALE_COND_SCALING_LIMITED, true, lreason, "%s",
-					lmsg);
+				        lmsg);
 			normalized = true;
 		}
 		if (st->burst && !st->fallback) {
 			if (burst_now && prenorm > R) {
 				char was[sizeof(d->reason)];
 				memcpy(was, d->reason, sizeof(was));
-				reasonf(d, "burst (%.1fx a target): %s; scaling up at once", max_ratio,
-					was);
-			}
-			else if (prenorm < R)
+				reasonf(d, "burst (%.1fx a target): %s; scaling up at once",
+				        max_ratio, was);
+			} else if (prenorm < R)
 				reasonf(d,
-					"burst mode: no scale-down until %gs pass without a burst",
-					(double)pol->burst_stable_window_ms / 1000.0);
+				        "burst mode: no scale-down until %gs pass without a burst",
+				        (double)pol->burst_stable_window_ms / 1000.0);
 		}
 		if (desired != prenorm && normalized) {
-			const autoscale_condition_t *l = &d->conditions[AUTOSCALE_COND_SCALING_LIMITED];
+			const autoscale_condition_t *l =
+			        &d->conditions[AUTOSCALE_COND_SCALING_LIMITED];
 			if (l->status)
 				reason_append(d, "; limited to %d by %s", (int)desired, l->reason);
 			else if (stabilized != prenorm && !st->burst)
 				reason_append(d, "; held at %d by the %s stabilization window",
-					      (int)desired,
-					      prenorm < R ? "scale-down" : "scale-up");
+				              (int)desired,
+				              prenorm < R ? "scale-down" : "scale-up");
 		}
 	}
 
@@ -1133,18 +1160,15 @@ pool:
 				pool = need;
 			} else if (need < pool) {
 				/* shrink pods before pools: a pool shrinks only in a round
-				 * where the pod count holds and cannot fall further */
-				int32_t floor_r = pol->min_replicas;
-				for (int m = 0; m < AUTOSCALE_M_COUNT; m++) {
-					if (m != AUTOSCALE_M_POOL_OCCUPANCY && mr[m].ok &&
-					    mr[m].replicas > floor_r)
-						floor_r = mr[m].replicas;
-				}
-				if (desired == R && desired <= floor_r && !st->burst) {
+				 * where the pod count holds and the pool tier cannot drop a
+				 * pod at the current pool size (or pods are at minReplicas) */
+				bool pods_at_floor = mr[AUTOSCALE_M_POOL_OCCUPANCY].replicas >= R ||
+				                     R <= pol->min_replicas;
+				if (desired == R && pods_at_floor && !st->burst) {
 					/* and never below the pool wanted within the
 					 * scale-down stabilization window */
-					double cut =
-						in->now - pol->scale_down.stabilization_window_seconds;
+					double cut = in->now -
+					             pol->scale_down.stabilization_window_seconds;
 					int32_t hi = need;
 					for (size_t i = 0; i < st->recs.n; i++) {
 						const rec_t *x = &st->recs.v[i];
@@ -1171,12 +1195,13 @@ pool:
 			}
 			d->budget_limited = true;
 			setcond(d, AUTOSCALE_COND_SCALING_LIMITED, true, "ConnectionBudget",
-				"replicas x poolSize would be %d x %d = %lld, above connectionBudget "
-				"%lld",
-				(int)before_r, (int)before_p, (long long)before_r * before_p,
-				(long long)pol->connection_budget);
+			        "replicas x poolSize would be %d x %d = %lld, above "
+			        "connectionBudget "
+			        "%lld",
+			        (int)before_r, (int)before_p, (long long)before_r * before_p,
+			        (long long)pol->connection_budget);
 			reason_append(d, "; connectionBudget %lld binds (%d x %d)",
-				      (long long)pol->connection_budget, (int)desired, (int)pool);
+			              (long long)pol->connection_budget, (int)desired, (int)pool);
 		}
 		if (normalized && record(pol, st, in->now, prenorm, pool_want) != 0) {
 			reasonf(d, "out of memory");
@@ -1185,10 +1210,11 @@ pool:
 		d->desired_pool_size = pool;
 		if (pool != P && !skip_metrics_reason)
 			reason_append(d, "; pool %d->%d%s", (int)P, (int)pool,
-				      pool > P && desired <= R
-					      ? " (pools grow before pods)"
-					      : (pool < P && desired == R ? " (pods at their floor, pools shrink)"
-									  : ""));
+			              pool > P && desired <= R
+			                      ? " (pools grow before pods)"
+			                      : (pool < P && desired == R
+			                                 ? " (pods at their floor, pools shrink)"
+			                                 : ""));
 	}
 	d->desired_replicas = desired;
 	d->rescale = desired != R;
@@ -1244,7 +1270,7 @@ static void put_num(out_t *o, double v)
 }
 
 size_t autoscale_decision_json(const autoscale_decision_t *d, double t, int32_t replicas,
-			       int32_t pool_size, char *buf, size_t cap)
+                               int32_t pool_size, char *buf, size_t cap)
 {
 	out_t o = {buf, cap, 0};
 	bool first = true;
@@ -1260,7 +1286,8 @@ size_t autoscale_decision_json(const autoscale_decision_t *d, double t, int32_t 
 	for (int m = 0; m < AUTOSCALE_M_COUNT; m++) {
 		if (!d->metrics[m].configured)
 			continue;
-		put(&o, "%s\"%s\":", first ? "" : ",", autoscale_metric_name((autoscale_metric_t)m));
+		put(&o, "%s\"%s\":", first ? "" : ",",
+		    autoscale_metric_name((autoscale_metric_t)m));
 		if (d->metrics[m].valid)
 			put_num(&o, d->metrics[m].value);
 		else
@@ -1272,7 +1299,8 @@ size_t autoscale_decision_json(const autoscale_decision_t *d, double t, int32_t 
 	for (int m = 0; m < AUTOSCALE_M_COUNT; m++) {
 		if (!d->metrics[m].configured)
 			continue;
-		put(&o, "%s\"%s\":", first ? "" : ",", autoscale_metric_name((autoscale_metric_t)m));
+		put(&o, "%s\"%s\":", first ? "" : ",",
+		    autoscale_metric_name((autoscale_metric_t)m));
 		put_num(&o, d->metrics[m].target);
 		first = false;
 	}

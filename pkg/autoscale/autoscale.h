@@ -56,7 +56,7 @@ typedef enum {
 /* One HPAScalingPolicy. */
 typedef struct {
 	autoscale_rule_type_t type;
-	int32_t value;		/* > 0 */
+	int32_t value;          /* > 0 */
 	int32_t period_seconds; /* 1..1800 */
 } autoscale_rule_t;
 
@@ -73,9 +73,9 @@ typedef struct {
 /* Metric kinds, in the order their status is reported. */
 typedef enum {
 	AUTOSCALE_M_POOL_OCCUPANCY = 0, /* percent: (in_use + waiters) / pool_size */
-	AUTOSCALE_M_QUEUE_LENGTH,	/* waiters per pod */
-	AUTOSCALE_M_P99_LATENCY,	/* seconds, over the pods' bucket deltas */
-	AUTOSCALE_M_CPU_UTILIZATION,	/* percent of the CPU request */
+	AUTOSCALE_M_QUEUE_LENGTH,       /* waiters per pod */
+	AUTOSCALE_M_P99_LATENCY,        /* seconds, over the pods' bucket deltas */
+	AUTOSCALE_M_CPU_UTILIZATION,    /* percent of the CPU request */
 	AUTOSCALE_M_COUNT
 } autoscale_metric_t;
 
@@ -100,8 +100,8 @@ typedef struct {
 	int32_t fallback_replicas;
 	int32_t fallback_failure_threshold; /* 0 = no fallback */
 	bool paused;
-	double burst_threshold;	      /* 0 = burst mode off; else ratio, >= 1.1 */
-	int64_t burst_stable_window_ms; /* a burst ends after this long without one */
+	double burst_threshold;               /* 0 = burst mode off; else ratio, >= 1.1 */
+	int64_t burst_stable_window_ms;       /* a burst ends after this long without one */
 	int64_t cpu_initialization_period_ms; /* HPA: 5m */
 	int64_t initial_readiness_delay_ms;   /* HPA: 30s */
 } autoscale_policy_t;
@@ -112,12 +112,12 @@ typedef struct {
  * fits). Returns 0 or AUTOSCALE_EINVAL. `behavior` is YAML in the schema of
  * HPA spec.behavior (parsed with libyaml). Nothing is allocated in pol. */
 int autoscale_policy_parse(const char *const *keys, const char *const *values, size_t n,
-			   autoscale_policy_t *pol, char *err, size_t errlen);
+                           autoscale_policy_t *pol, char *err, size_t errlen);
 
 /* Parses only a `behavior` YAML block into up/down (defaults applied first).
  * Returns 0 or AUTOSCALE_EINVAL with err naming the field. */
 int autoscale_behavior_parse(const char *yaml, autoscale_rules_t *up, autoscale_rules_t *down,
-			     char *err, size_t errlen);
+                             char *err, size_t errlen);
 
 /* Writes the policy reference (every key, type, default, meaning), generated
  * from the same table that validates, to fp. */
@@ -149,9 +149,11 @@ typedef struct {
 } autoscale_pod_t;
 
 typedef struct {
-	double now; /* seconds */
+	double now;               /* seconds */
 	int32_t current_replicas; /* the target's spec.replicas (/scale) */
-	int32_t current_pool_size; /* the pool size last written (or the workers' default) */
+	/* the pool size last written, or the workers' reported mcp_pool_size;
+	 * 0 when unknown (treated as poolMinSize) */
+	int32_t current_pool_size;
 	const autoscale_pod_t *pods; /* borrowed */
 	size_t npods;
 } autoscale_input_t;
@@ -167,28 +169,28 @@ typedef enum {
 
 typedef struct {
 	const char *type; /* "AbleToScale", "ScalingActive", "ScalingLimited" (static) */
-	bool status;	  /* True / False */
+	bool status;      /* True / False */
 	char reason[40];  /* HPA's reason names, e.g. "ScaleDownStabilized" */
 	char message[200];
 } autoscale_condition_t;
 
 typedef struct {
-	bool configured;   /* the policy targets it */
-	bool valid;	   /* a value was computed this round */
-	double value;	   /* current value (units as the target) */
+	bool configured; /* the policy targets it */
+	bool valid;      /* a value was computed this round */
+	double value;    /* current value (units as the target) */
 	double target;
-	int32_t replicas;  /* this metric's recommendation (valid only) */
-	char error[160];   /* why not valid */
+	int32_t replicas; /* this metric's recommendation (valid only) */
+	char error[160];  /* why not valid */
 } autoscale_metric_status_t;
 
 typedef struct {
 	int32_t desired_replicas;
 	int32_t desired_pool_size;
-	bool rescale; /* desired_replicas != current */
-	bool repool;  /* desired_pool_size != current */
-	bool burst;   /* burst mode is active after this round */
-	bool fallback; /* fallback is active after this round */
-	bool budget_limited; /* connectionBudget bound the result */
+	bool rescale;              /* desired_replicas != current */
+	bool repool;               /* desired_pool_size != current */
+	bool burst;                /* burst mode is active after this round */
+	bool fallback;             /* fallback is active after this round */
+	bool budget_limited;       /* connectionBudget bound the result */
 	autoscale_metric_t driver; /* metric behind a scale-up (valid when has_driver) */
 	bool has_driver;
 	char reason[256]; /* human sentence naming the metric that drove the decision */
@@ -219,19 +221,19 @@ void autoscale_state_reset(autoscale_state_t *st);
  * error. Returns 0, AUTOSCALE_EINVAL (NULL argument, or input.now earlier
  * than the last round's) or AUTOSCALE_ENOMEM. Cost is linear in npods. */
 int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
-		     const autoscale_input_t *in, autoscale_decision_t *d);
+                     const autoscale_input_t *in, autoscale_decision_t *d);
 
 /* Records a successful rescale from d (from_replicas -> d->desired_replicas)
  * at `now` for the behavior periods (HPA's storeScaleEvent) and sets the
  * AbleToScale condition to SucceededRescale. Call only when the write
  * happened. from_replicas is the input's current_replicas. */
-void autoscale_commit(const autoscale_policy_t *pol, autoscale_state_t *st,
-		      autoscale_decision_t *d, int32_t from_replicas, double now);
+void autoscale_commit(const autoscale_policy_t *pol, autoscale_state_t *st, autoscale_decision_t *d,
+                      int32_t from_replicas, double now);
 
 /* Writes the decision as one JSON object (the simulator's output line, also
  * the basis of the status annotation) into buf. Returns the length, or a
  * value >= cap when truncated (as snprintf). */
 size_t autoscale_decision_json(const autoscale_decision_t *d, double t, int32_t replicas,
-			       int32_t pool_size, char *buf, size_t cap);
+                               int32_t pool_size, char *buf, size_t cap);
 
 #endif

@@ -34,55 +34,55 @@ typedef struct {
 #define F(x) offsetof(raw_t, x), sizeof(((raw_t *)0)->x)
 
 static const base_opt_t policy_table[] = {
-	{"scaleTargetRef", BASE_OPT_STRING, F(scale_target_ref), 0, 0, NULL, NULL, NULL,
-	 "what to scale: Deployment/NAME (or StatefulSet/NAME) in the policy's namespace; "
-	 "required"},
-	{"minReplicas", BASE_OPT_INT, F(min_replicas), 1, 100000, "1", NULL, NULL,
-	 "lowest replica count"},
-	{"maxReplicas", BASE_OPT_INT, F(max_replicas), 1, 100000, NULL, NULL, NULL,
-	 "highest replica count; required"},
-	{"poolMinSize", BASE_OPT_INT, F(pool_min), 1, 65535, "1", NULL, NULL,
-	 "smallest pool size per pod (device connections)"},
-	{"poolMaxSize", BASE_OPT_INT, F(pool_max), 1, 65535, "16", NULL, NULL,
-	 "largest pool size per pod"},
-	{"connectionBudget", BASE_OPT_INT, F(budget), 0, 1e9, "0", NULL, NULL,
-	 "most device connections over all pods, replicas x poolSize (0 = no limit)"},
-	{"targetPoolOccupancy", BASE_OPT_DOUBLE, F(t_occ), 1, 100, NULL, NULL, NULL,
-	 "percent: (in-use + waiting) / pool size per pod; drives the pool tier"},
-	{"targetQueueLength", BASE_OPT_DOUBLE, F(t_queue), 0.001, 1e9, NULL, NULL, NULL,
-	 "average requests waiting for a connection, per pod"},
-	{"targetP99Latency", BASE_OPT_DURATION, F(t_p99_ms), 1, 3600000, NULL, NULL, NULL,
-	 "P99 request latency over the last sync period, e.g. 500ms"},
-	{"targetCPUUtilization", BASE_OPT_INT, F(t_cpu), 1, 1000, NULL, NULL, NULL,
-	 "percent of the pods' CPU request (metrics.k8s.io)"},
-	{"syncPeriod", BASE_OPT_DURATION, F(sync_ms), 100, 3600000, "15s", NULL, NULL,
-	 "reconcile period"},
-	{"tolerance", BASE_OPT_DOUBLE, F(tol), 0, 0.99, "0.1", NULL, NULL,
-	 "dead band: no change while the usage ratio is within 1 +- tolerance"},
-	{"scaleUpTolerance", BASE_OPT_DOUBLE, F(tol_up), 0, 100, NULL, NULL, NULL,
-	 "dead band above the target (default: tolerance)"},
-	{"scaleDownTolerance", BASE_OPT_DOUBLE, F(tol_down), 0, 0.99, NULL, NULL, NULL,
-	 "dead band below the target (default: tolerance)"},
-	{"behavior", BASE_OPT_STRING, F(behavior), 0, 0, NULL, NULL, NULL,
-	 "YAML, the schema of HPA spec.behavior (scaleUp/scaleDown: stabilizationWindowSeconds, "
-	 "selectPolicy Max|Min|Disabled, policies [{type Pods|Percent, value, periodSeconds}], "
-	 "tolerance); HPA defaults when absent"},
-	{"fallbackReplicas", BASE_OPT_INT, F(fb_replicas), 0, 100000, NULL, NULL, NULL,
-	 "replicas to go to after fallbackFailureThreshold failed metric rounds (KEDA style)"},
-	{"fallbackFailureThreshold", BASE_OPT_INT, F(fb_threshold), 1, 1000, NULL, NULL, NULL,
-	 "consecutive failed metric rounds before the fallback (and good rounds to leave it)"},
-	{"paused", BASE_OPT_BOOL, F(paused), 0, 0, "false", NULL, NULL,
-	 "\"true\" freezes replicas and pool size"},
-	{"burstThreshold", BASE_OPT_DOUBLE, F(burst_threshold), 0, 1000, "0", NULL, NULL,
-	 "burst mode (Knative panic): a round at >= this many times a target scales up at once; "
-	 "0 = off, else >= 1.1"},
-	{"burstStableWindow", BASE_OPT_DURATION, F(burst_window_ms), 1000, 3600000, "60s", NULL,
-	 NULL, "a burst ends after this long without one; no scale-down until then"},
-	{"cpuInitializationPeriod", BASE_OPT_DURATION, F(cpu_init_ms), 0, 0, "5m", NULL, NULL,
-	 "CPU samples of pods younger than this count only when ready (HPA flag)"},
-	{"initialReadinessDelay", BASE_OPT_DURATION, F(ready_delay_ms), 0, 0, "30s", NULL, NULL,
-	 "a pod unready since within this of its start is treated as unready for CPU (HPA flag)"},
-	BASE_OPT_END,
+        {"scaleTargetRef", BASE_OPT_STRING, F(scale_target_ref), 0, 0, NULL, NULL, NULL,
+         "what to scale: Deployment/NAME (or StatefulSet/NAME) in the policy's namespace; "
+         "required"},
+        {"minReplicas", BASE_OPT_INT, F(min_replicas), 1, 100000, "1", NULL, NULL,
+         "lowest replica count"},
+        {"maxReplicas", BASE_OPT_INT, F(max_replicas), 1, 100000, NULL, NULL, NULL,
+         "highest replica count; required"},
+        {"poolMinSize", BASE_OPT_INT, F(pool_min), 1, 65535, "1", NULL, NULL,
+         "smallest pool size per pod (device connections)"},
+        {"poolMaxSize", BASE_OPT_INT, F(pool_max), 1, 65535, "16", NULL, NULL,
+         "largest pool size per pod"},
+        {"connectionBudget", BASE_OPT_INT, F(budget), 0, 1e9, "0", NULL, NULL,
+         "most device connections over all pods, replicas x poolSize (0 = no limit)"},
+        {"targetPoolOccupancy", BASE_OPT_DOUBLE, F(t_occ), 1, 100, NULL, NULL, NULL,
+         "percent: (in-use + waiting) / pool size per pod; drives the pool tier"},
+        {"targetQueueLength", BASE_OPT_DOUBLE, F(t_queue), 0.001, 1e9, NULL, NULL, NULL,
+         "average requests waiting for a connection, per pod"},
+        {"targetP99Latency", BASE_OPT_DURATION, F(t_p99_ms), 1, 3600000, NULL, NULL, NULL,
+         "P99 request latency over the last sync period, e.g. 500ms"},
+        {"targetCPUUtilization", BASE_OPT_INT, F(t_cpu), 1, 1000, NULL, NULL, NULL,
+         "percent of the pods' CPU request (metrics.k8s.io)"},
+        {"syncPeriod", BASE_OPT_DURATION, F(sync_ms), 100, 3600000, "15s", NULL, NULL,
+         "reconcile period"},
+        {"tolerance", BASE_OPT_DOUBLE, F(tol), 0, 0.99, "0.1", NULL, NULL,
+         "dead band: no change while the usage ratio is within 1 +- tolerance"},
+        {"scaleUpTolerance", BASE_OPT_DOUBLE, F(tol_up), 0, 100, NULL, NULL, NULL,
+         "dead band above the target (default: tolerance)"},
+        {"scaleDownTolerance", BASE_OPT_DOUBLE, F(tol_down), 0, 0.99, NULL, NULL, NULL,
+         "dead band below the target (default: tolerance)"},
+        {"behavior", BASE_OPT_STRING, F(behavior), 0, 0, NULL, NULL, NULL,
+         "YAML, the schema of HPA spec.behavior (scaleUp/scaleDown: stabilizationWindowSeconds, "
+         "selectPolicy Max|Min|Disabled, policies [{type Pods|Percent, value, periodSeconds}], "
+         "tolerance); HPA defaults when absent"},
+        {"fallbackReplicas", BASE_OPT_INT, F(fb_replicas), 0, 100000, NULL, NULL, NULL,
+         "replicas to go to after fallbackFailureThreshold failed metric rounds (KEDA style)"},
+        {"fallbackFailureThreshold", BASE_OPT_INT, F(fb_threshold), 1, 1000, NULL, NULL, NULL,
+         "consecutive failed metric rounds before the fallback (and good rounds to leave it)"},
+        {"paused", BASE_OPT_BOOL, F(paused), 0, 0, "false", NULL, NULL,
+         "\"true\" freezes replicas and pool size"},
+        {"burstThreshold", BASE_OPT_DOUBLE, F(burst_threshold), 0, 1000, "0", NULL, NULL,
+         "burst mode (Knative panic): a round at >= this many times a target scales up at once; "
+         "0 = off, else >= 1.1"},
+        {"burstStableWindow", BASE_OPT_DURATION, F(burst_window_ms), 1000, 3600000, "60s", NULL,
+         NULL, "a burst ends after this long without one; no scale-down until then"},
+        {"cpuInitializationPeriod", BASE_OPT_DURATION, F(cpu_init_ms), 0, 0, "5m", NULL, NULL,
+         "CPU samples of pods younger than this count only when ready (HPA flag)"},
+        {"initialReadinessDelay", BASE_OPT_DURATION, F(ready_delay_ms), 0, 0, "30s", NULL, NULL,
+         "a pod unready since within this of its start is treated as unready for CPU (HPA flag)"},
+        BASE_OPT_END,
 };
 
 #define NKEYS (sizeof(policy_table) / sizeof(policy_table[0]) - 1)
@@ -103,9 +103,9 @@ const char *autoscale_strerror(int err)
 void autoscale_policy_help(FILE *fp)
 {
 	base_opt_help(policy_table,
-		      "Policy ConfigMap keys (data: KEY: \"VALUE\"; label "
-		      "mcp-autoscaler.io/policy=true)",
-		      fp);
+	              "Policy ConfigMap keys (data: KEY: \"VALUE\"; label "
+	              "mcp-autoscaler.io/policy=true)",
+	              fp);
 }
 
 /* err accumulator: "a; b; c" as far as it fits */
@@ -200,7 +200,7 @@ static int parse_quantity(const char *s, double *out)
 }
 
 static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_t *r,
-		       const char *dir, errs_t *e)
+                       const char *dir, errs_t *e)
 {
 	char path[96];
 	int bad = 0;
@@ -277,11 +277,12 @@ static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_
 				}
 				for (yaml_node_pair_t *q = pn->data.mapping.pairs.start;
 				     q < pn->data.mapping.pairs.top; q++) {
-					const char *pk = scalar(yaml_document_get_node(doc, q->key));
+					const char *pk =
+					        scalar(yaml_document_get_node(doc, q->key));
 					yaml_node_t *pv = yaml_document_get_node(doc, q->value);
 					char fpath[160];
 					snprintf(fpath, sizeof(fpath), "%s.%s", ppath,
-						 pk ? pk : "?");
+					         pk ? pk : "?");
 					if (pk && strcmp(pk, "type") == 0) {
 						const char *s = scalar(pv);
 						has_type = true;
@@ -291,7 +292,8 @@ static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_
 							rule.type = AUTOSCALE_POLICY_PERCENT;
 						else {
 							adderr(e,
-							       "behavior: %s: \"%.40s\" is not Pods or "
+							       "behavior: %s: \"%.40s\" is not "
+							       "Pods or "
 							       "Percent",
 							       fpath, s ? s : "(not a scalar)");
 							bad = -1;
@@ -314,7 +316,8 @@ static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_
 					}
 				}
 				if (!has_type || !has_value || !has_period) {
-					adderr(e, "behavior: %s: needs type, value and periodSeconds",
+					adderr(e,
+					       "behavior: %s: needs type, value and periodSeconds",
 					       ppath);
 					bad = -1;
 				}
@@ -334,7 +337,7 @@ static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_
 }
 
 static int behavior_parse(const char *text, autoscale_rules_t *up, autoscale_rules_t *down,
-			  errs_t *e)
+                          errs_t *e)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -372,7 +375,8 @@ static int behavior_parse(const char *text, autoscale_rules_t *up, autoscale_rul
 				if (parse_rules(&doc, v, down, "scaleDown", e) != 0)
 					bad = -1;
 			} else {
-				adderr(e, "behavior: unknown field \"%.40s\" (scaleUp or scaleDown)",
+				adderr(e,
+				       "behavior: unknown field \"%.40s\" (scaleUp or scaleDown)",
 				       k ? k : "?");
 				bad = -1;
 			}
@@ -384,7 +388,7 @@ static int behavior_parse(const char *text, autoscale_rules_t *up, autoscale_rul
 }
 
 int autoscale_behavior_parse(const char *yaml, autoscale_rules_t *up, autoscale_rules_t *down,
-			     char *err, size_t errlen)
+                             char *err, size_t errlen)
 {
 	errs_t e = {err, errlen, 0, 0};
 	if (err && errlen)
@@ -411,7 +415,7 @@ static bool dns_subdomain(const char *s)
 }
 
 int autoscale_policy_parse(const char *const *keys, const char *const *values, size_t n,
-			   autoscale_policy_t *pol, char *err, size_t errlen)
+                           autoscale_policy_t *pol, char *err, size_t errlen)
 {
 	raw_t *raw;
 	bool seen[NKEYS];
@@ -474,7 +478,7 @@ int autoscale_policy_parse(const char *const *keys, const char *const *values, s
 				       slash + 1);
 			else
 				snprintf(pol->scale_target_name, sizeof(pol->scale_target_name),
-					 "%s", slash + 1);
+				         "%s", slash + 1);
 		}
 	}
 	if (!SEEN("maxReplicas"))
@@ -495,7 +499,7 @@ int autoscale_policy_parse(const char *const *keys, const char *const *values, s
 		       SEEN("fallbackReplicas") ? "fallbackReplicas" : "fallbackFailureThreshold",
 		       SEEN("fallbackReplicas") ? "fallbackFailureThreshold" : "fallbackReplicas");
 	else if (SEEN("fallbackReplicas") && SEEN("maxReplicas") &&
-		 (raw->fb_replicas < raw->min_replicas || raw->fb_replicas > raw->max_replicas))
+	         (raw->fb_replicas < raw->min_replicas || raw->fb_replicas > raw->max_replicas))
 		adderr(&e, "fallbackReplicas: %lld is outside [minReplicas %lld, maxReplicas %lld]",
 		       raw->fb_replicas, raw->min_replicas, raw->max_replicas);
 	if (raw->burst_threshold != 0 && raw->burst_threshold < 1.1)
@@ -546,7 +550,8 @@ int autoscale_policy_parse(const char *const *keys, const char *const *values, s
 		rules_default(&pol->scale_down, false);
 	}
 	pol->fallback_replicas = (int32_t)raw->fb_replicas;
-	pol->fallback_failure_threshold = SEEN("fallbackFailureThreshold") ? (int32_t)raw->fb_threshold : 0;
+	pol->fallback_failure_threshold =
+	        SEEN("fallbackFailureThreshold") ? (int32_t)raw->fb_threshold : 0;
 	pol->paused = raw->paused;
 	pol->burst_threshold = raw->burst_threshold;
 	pol->burst_stable_window_ms = raw->burst_window_ms;

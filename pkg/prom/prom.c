@@ -31,7 +31,7 @@ const char *prom_strerror(int err)
 }
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -135,13 +135,22 @@ static bool is_name_start(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
 }
-static bool is_name_char(int c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+static bool is_name_char(int c)
+{
+	return is_name_start(c) || (c >= '0' && c <= '9');
+}
 static bool is_lname_start(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-static bool is_lname_char(int c) { return is_lname_start(c) || (c >= '0' && c <= '9'); }
-static bool is_blank(int c) { return c == ' ' || c == '\t'; }
+static bool is_lname_char(int c)
+{
+	return is_lname_start(c) || (c >= '0' && c <= '9');
+}
+static bool is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
 
 static char *skip_blanks(char *p)
 {
@@ -189,8 +198,8 @@ static int parse_value(const char *tok, double *out)
 	/* strtod would also take "nan(...)", "infinity" prefixes and hex floats:
 	 * only digits, sign, point and exponent go to it. */
 	for (const char *q = p; *q; q++) {
-		if (!((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' ||
-		      *q == '-'))
+		if (!((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E' ||
+		      *q == '+' || *q == '-'))
 			return -1;
 	}
 	if (*p == '\0')
@@ -228,11 +237,11 @@ static prom_type_t family_type_of(famtab_t *ft, const char *name, size_t n)
 	if (f && f->has_type)
 		return f->type;
 	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		if (n > sfx[i].len && memcmp(name + n - sfx[i].len, sfx[i].suffix, sfx[i].len) == 0) {
+		if (n > sfx[i].len &&
+		    memcmp(name + n - sfx[i].len, sfx[i].suffix, sfx[i].len) == 0) {
 			family_t *b = famtab_find(ft, name, n - sfx[i].len);
 			if (b && b->has_type &&
-			    (b->type == PROM_HISTOGRAM ||
-			     (b->type == PROM_SUMMARY && i > 0)))
+			    (b->type == PROM_HISTOGRAM || (b->type == PROM_SUMMARY && i > 0)))
 				return b->type;
 		}
 	}
@@ -294,7 +303,7 @@ static int parse_meta(parser_t *ps, char *p, size_t lineno, char *err, size_t er
 	p = skip_blanks(p);
 	{
 		static const char *const types[] = {"untyped", "counter", "gauge", "histogram",
-						    "summary"};
+		                                    "summary"};
 		char *word = p;
 		size_t wl;
 		int found = -1;
@@ -332,7 +341,7 @@ static int parse_meta(parser_t *ps, char *p, size_t lineno, char *err, size_t er
 }
 
 static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn, void *ud,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	prom_sample_t s;
 	char *name = p;
@@ -350,9 +359,8 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 		p++;
 	name_end = p;
 	n = (size_t)(name_end - name);
-	p = skip_blanks(p);
-	if (*p == '{') {
-		p++;
+	if (*skip_blanks(p) == '{') {
+		p = skip_blanks(p) + 1;
 		for (;;) {
 			char *lname, *val, *w;
 			p = skip_blanks(p);
@@ -381,16 +389,16 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 			}
 			p = skip_blanks(p + 1);
 			if (*p != '"') {
-				seterr(err, errlen, "line %zu: label %s: value must be quoted", lineno,
-				       lname);
+				seterr(err, errlen, "line %zu: label %s: value must be quoted",
+				       lineno, lname);
 				return PROM_ESYNTAX;
 			}
 			val = w = ++p;
 			for (;;) {
 				if (*p == '\0') {
 					seterr(err, errlen,
-					       "line %zu: label %s: unterminated quoted value", lineno,
-					       lname);
+					       "line %zu: label %s: unterminated quoted value",
+					       lineno, lname);
 					return PROM_ESYNTAX;
 				}
 				if (*p == '"')
@@ -442,7 +450,7 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 			       lname);
 			return PROM_ESYNTAX;
 		}
-	} else if (p == name_end && *p != '\0') {
+	} else if (*p != '\0' && !is_blank(*p)) {
 		seterr(err, errlen, "line %zu: invalid character '%c' in metric name", lineno, *p);
 		return PROM_ESYNTAX;
 	}
@@ -478,14 +486,15 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 		if (*p) {
 			*p++ = '\0';
 			if (*skip_blanks(p) != '\0') {
-				seterr(err, errlen, "line %zu: %s: unexpected text after the timestamp",
-				       lineno, name);
+				seterr(err, errlen,
+				       "line %zu: %s: unexpected text after the timestamp", lineno,
+				       name);
 				return PROM_ESYNTAX;
 			}
 		}
 		if (parse_timestamp(tok, &s.timestamp_ms) != 0) {
-			seterr(err, errlen, "line %zu: %s: invalid timestamp \"%.40s\"", lineno, name,
-			       tok);
+			seterr(err, errlen, "line %zu: %s: invalid timestamp \"%.40s\"", lineno,
+			       name, tok);
 			return PROM_ESYNTAX;
 		}
 		s.has_timestamp = true;
@@ -516,11 +525,11 @@ static int parse_sample(parser_t *ps, char *p, size_t lineno, prom_sample_fn fn,
 }
 
 int prom_parse(const char *body, size_t len, size_t max_len, prom_sample_fn fn, void *ud, char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	parser_t ps;
 	const char *p = body;
-	const char *end = body + len;
+	const char *end;
 	size_t lineno = 0;
 	int rc = 0;
 
@@ -534,6 +543,9 @@ int prom_parse(const char *body, size_t len, size_t max_len, prom_sample_fn fn, 
 		seterr(err, errlen, "NULL body");
 		return PROM_EINVAL;
 	}
+	if (len == 0)
+		return 0;
+	end = body + len;
 	memset(&ps, 0, sizeof(ps));
 	ps.scratch = malloc(PROM_MAX_LINE + 1);
 	if (ps.scratch == NULL)
@@ -552,8 +564,8 @@ int prom_parse(const char *body, size_t len, size_t max_len, prom_sample_fn fn, 
 			break;
 		}
 		if (ll > PROM_MAX_LINE) {
-			seterr(err, errlen, "line %zu: too long (%zu bytes, at most %d)", lineno, ll,
-			       PROM_MAX_LINE);
+			seterr(err, errlen, "line %zu: too long (%zu bytes, at most %d)", lineno,
+			       ll, PROM_MAX_LINE);
 			rc = PROM_ETOOBIG;
 			break;
 		}
@@ -801,7 +813,7 @@ static int extract_cb(const prom_sample_t *s, void *ud)
 }
 
 int prom_worker_extract(const char *body, size_t len, size_t max_len, prom_worker_metrics_t *out,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	extract_t x;
 	int rc;
@@ -813,11 +825,16 @@ int prom_worker_extract(const char *body, size_t len, size_t max_len, prom_worke
 	x.m = out;
 	x.err = err;
 	x.errlen = errlen;
-	rc = prom_parse(body, len, max_len, extract_cb, &x, err, errlen);
-	if (rc == PROM_ESTOPPED)
-		return x.rc;
-	if (rc != 0)
-		return rc;
+	{
+		char perr[256];
+		rc = prom_parse(body, len, max_len, extract_cb, &x, perr, sizeof(perr));
+		if (rc == PROM_ESTOPPED)
+			return x.rc; /* extract_cb wrote err */
+		if (rc != 0) {
+			seterr(err, errlen, "%s", perr);
+			return rc;
+		}
+	}
 	if (!(x.seen & SEEN_SIZE)) {
 		seterr(err, errlen, "mcp_pool_size missing");
 		return PROM_EMISSING;

@@ -27,14 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROM_ESYNTAX (-1) /* malformed line: see err */
-#define PROM_ETOOBIG (-2) /* body or line over the cap */
-#define PROM_ENOMEM (-3)
+#define PROM_ESYNTAX  (-1) /* malformed line: see err */
+#define PROM_ETOOBIG  (-2) /* body or line over the cap */
+#define PROM_ENOMEM   (-3)
 #define PROM_ESTOPPED (-4) /* the callback returned non-zero */
 #define PROM_EMISSING (-5) /* prom_worker_extract: a required metric is absent */
-#define PROM_EINVAL (-6)   /* bad argument or value (e.g. too many buckets) */
+#define PROM_EINVAL   (-6) /* bad argument or value (e.g. too many buckets) */
 
-#define PROM_MAX_LINE (64 * 1024)
+#define PROM_MAX_LINE   (64 * 1024)
 #define PROM_MAX_LABELS 32
 
 /* Returns a static string for a PROM_E* code. */
@@ -62,7 +62,7 @@ typedef struct {
 	bool has_timestamp;
 	int64_t timestamp_ms;
 	prom_type_t type; /* from the family's # TYPE (name, or name minus _bucket/_sum/_count) */
-	size_t line;	  /* 1-based line number */
+	size_t line;      /* 1-based line number */
 } prom_sample_t;
 
 /* Return 0 to go on, non-zero to stop the parse (prom_parse returns PROM_ESTOPPED). */
@@ -73,7 +73,7 @@ typedef int (*prom_sample_fn)(const prom_sample_t *s, void *ud);
  * PROM_ETOOBIG, PROM_ESYNTAX ("line 12: ..."), PROM_ENOMEM or PROM_ESTOPPED,
  * with detail in err (may be NULL). fn may be NULL to validate only. */
 int prom_parse(const char *body, size_t len, size_t max_len, prom_sample_fn fn, void *ud, char *err,
-	       size_t errlen);
+               size_t errlen);
 
 /* Looks up a label value in a sample; NULL when absent. */
 const char *prom_label(const prom_sample_t *s, const char *name);
@@ -102,17 +102,17 @@ double prom_histogram_quantile(double q, prom_bucket_t *b, size_t n);
  * "Worker metrics"), plus CPU which comes from metrics.k8s.io, not from the
  * scrape (prom_worker_extract leaves it unset). Plain data; copy freely. */
 typedef struct {
-	double pool_size;	 /* mcp_pool_size */
+	double pool_size;        /* mcp_pool_size */
 	double pool_target_size; /* mcp_pool_target_size (has_pool_target_size) */
-	double pool_in_use;	 /* mcp_pool_connections{state="in_use"} */
-	double waiters;		 /* mcp_pool_waiters */
+	double pool_in_use;      /* mcp_pool_connections{state="in_use"} */
+	double waiters;          /* mcp_pool_waiters */
 	/* mcp_request_duration_seconds_bucket, sorted by le, +Inf last; cumulative counters */
 	size_t nbuckets;
 	prom_bucket_t buckets[PROM_MAX_BUCKETS];
 	double latency_sum, latency_count; /* _sum and _count (has_latency_sum) */
-	double requests_total;		   /* sum of mcp_requests_total over result */
-	double cpu_millicores;		   /* usage (has_cpu) */
-	double cpu_request_millicores;	   /* container request; 0 = none set */
+	double requests_total;             /* sum of mcp_requests_total over result */
+	double cpu_millicores;             /* usage (has_cpu) */
+	double cpu_request_millicores;     /* container request; 0 = none set */
 	bool has_pool_target_size;
 	bool has_latency_sum;
 	bool has_cpu;
@@ -125,7 +125,7 @@ typedef struct {
  * metric, or PROM_EINVAL (e.g. more than PROM_MAX_BUCKETS buckets, a negative
  * gauge); err explains. */
 int prom_worker_extract(const char *body, size_t len, size_t max_len, prom_worker_metrics_t *out,
-			char *err, size_t errlen);
+                        char *err, size_t errlen);
 
 /* Adds one bucket (le, cumulative count) to m, keeping buckets sorted by le
  * and merging an equal le. Returns 0 or PROM_EINVAL (full, or le NaN). Used by
