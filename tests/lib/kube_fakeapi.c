@@ -1092,7 +1092,9 @@ void kube_fakeapi_compact(kube_fakeapi_t *f)
 		free(f->log[i].json);
 	}
 	f->nlog = 0;
-	f->compact_rv = f->rv;
+	/* A compaction revision of its own: every rv before it is gone, lists
+	 * taken after it carry it, so watches from them are valid. */
+	f->compact_rv = ++f->rv;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 }
