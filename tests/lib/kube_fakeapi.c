@@ -74,6 +74,7 @@ struct kube_fakeapi {
 	int drop_gen;
 	size_t chunk;
 	bool no_events_v1;
+	uint64_t list_rv;
 	int watchers;
 	bool stopping;
 	char last_ctype[128];
@@ -592,7 +593,7 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 		return;
 	}
 	pthread_mutex_lock(&f->mu);
-	list_rv = f->rv;
+	list_rv = f->list_rv ? f->list_rv : f->rv;
 	if (cont && cont[0]) {
 		unsigned long long crv = 0, cidx = 0;
 		if (sscanf(cont, "%llu:%llu", &crv, &cidx) != 2) {
@@ -1103,6 +1104,13 @@ void kube_fakeapi_set_watch_chunk(kube_fakeapi_t *f, size_t n)
 {
 	pthread_mutex_lock(&f->mu);
 	f->chunk = n;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void kube_fakeapi_set_list_rv(kube_fakeapi_t *f, uint64_t rv)
+{
+	pthread_mutex_lock(&f->mu);
+	f->list_rv = rv;
 	pthread_mutex_unlock(&f->mu);
 }
 

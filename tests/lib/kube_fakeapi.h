@@ -45,6 +45,9 @@ void kube_fakeapi_drop_watches(kube_fakeapi_t *f);
 void kube_fakeapi_compact(kube_fakeapi_t *f);
 /* Watch responses are written in pieces of at most n bytes (0 = whole events). */
 void kube_fakeapi_set_watch_chunk(kube_fakeapi_t *f, size_t n);
+/* Lists report resourceVersion rv (0 = current), as a list served from a
+ * lagging watch cache does; a watch from it then replays the backlog. */
+void kube_fakeapi_set_list_rv(kube_fakeapi_t *f, uint64_t rv);
 /* Makes events.k8s.io answer 404 page not found. */
 void kube_fakeapi_set_events_v1(kube_fakeapi_t *f, bool available);
 
