@@ -47,6 +47,7 @@ typedef struct {
 	char sub[128];
 	int status;
 	int retry_after;
+	int delay_ms;
 	int count;
 } ffault_t;
 
@@ -710,10 +711,16 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 		if (ft->sub[0] && strstr(url, ft->sub) == NULL)
 			continue;
 		ft->count--;
-		int st = ft->status, ra = ft->retry_after;
+		int st = ft->status, ra = ft->retry_after, delay = ft->delay_ms;
 		pthread_mutex_unlock(&f->mu);
-		send_status(c, st, reason_for(st), "injected fault", ra);
-		return;
+		if (delay > 0)
+			base_sleep_ms(delay);
+		if (st != 0) {
+			send_status(c, st, reason_for(st), "injected fault", ra);
+			return;
+		}
+		pthread_mutex_lock(&f->mu);
+		break;
 	}
 	pthread_mutex_unlock(&f->mu);
 
@@ -1071,6 +1078,16 @@ void kube_fakeapi_fault(kube_fakeapi_t *f, const char *method, const char *path_
 		ft->retry_after = retry_after_s;
 		ft->count = count;
 	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+void kube_fakeapi_delay(kube_fakeapi_t *f, const char *method, const char *path_sub, int delay_ms,
+			int count)
+{
+	kube_fakeapi_fault(f, method, path_sub, 0, -1, count);
+	pthread_mutex_lock(&f->mu);
+	if (f->nfault > 0)
+		f->faults[f->nfault - 1].delay_ms = delay_ms;
 	pthread_mutex_unlock(&f->mu);
 }
 

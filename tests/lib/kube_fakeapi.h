@@ -39,6 +39,10 @@ void kube_fakeapi_set_token(kube_fakeapi_t *f, const char *token);
  * Retry-After header when retry_after_s >= 0. */
 void kube_fakeapi_fault(kube_fakeapi_t *f, const char *method, const char *path_sub, int status,
 			int retry_after_s, int count);
+/* The next `count` matching requests are answered only after delay_ms
+ * (normally otherwise). */
+void kube_fakeapi_delay(kube_fakeapi_t *f, const char *method, const char *path_sub, int delay_ms,
+			int count);
 /* Ends every open watch stream abruptly (no terminating chunk). */
 void kube_fakeapi_drop_watches(kube_fakeapi_t *f);
 /* Forgets the event log: watches from an older resourceVersion get 410. */

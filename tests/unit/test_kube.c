@@ -764,6 +764,36 @@ static kube_client_t *client_with(const kube_config_t *cfg, void (*tweak)(kube_c
 	return c;
 }
 
+#define WAIT_FOR(cond)                                                                             \
+	do {                                                                                       \
+		int64_t dl_ = base_now_ms() + 10000;                                               \
+		while (!(cond) && base_now_ms() < dl_)                                             \
+			kube_loop_run_once(E->loop, 50);                                           \
+		if (!(cond))                                                                       \
+			fail_msg("timed out waiting for %s", #cond);                               \
+	} while (0)
+
+typedef struct {
+	bool done;
+	kube_result_t res;
+	int events;
+} waiter_t;
+
+static void waiter_cb(kube_result_t *res, void *arg)
+{
+	waiter_t *w = arg;
+	w->res = *res;
+	res->obj = NULL;
+	w->done = true;
+}
+
+static void waiter_ev(kube_event_type_t t, const cJSON *obj, void *arg)
+{
+	(void)t;
+	(void)obj;
+	((waiter_t *)arg)->events++;
+}
+
 static const char *cm_json(const char *name, const char *label, const char *data)
 {
 	static char buf[512];
@@ -1021,6 +1051,52 @@ static void test_body_cap_and_scrape(void **state)
 	free(body);
 }
 
+static void short_timeout(kube_client_opts_t *o)
+{
+	o->timeout_ms = 300;
+	o->backoff.max_retries = 1;
+}
+
+static void limited(kube_client_opts_t *o)
+{
+	o->qps = 10;
+	o->burst = 1;
+}
+
+static void test_timeout_and_ratelimit(void **state)
+{
+	kube_result_t r;
+	(void)state;
+	kube_fakeapi_put(E->f, "/api/v1/namespaces/slow/configmaps", cm_json("s", "x", "1"));
+	kube_client_t *c = client_with(&E->cfg, short_timeout);
+	kube_req_t req = {.verb = KUBE_GET, .res = &KUBE_RES_CONFIGMAPS, .ns = "slow", .name = "s"};
+	/* both attempts hang past the timeout */
+	kube_fakeapi_delay(E->f, "GET", "/slow/configmaps/s", 1500, 2);
+	assert_int_equal(kube_do_sync(c, &req, &r), KUBE_ETIMEOUT);
+	assert_int_equal(r.attempts, 2);
+	assert_non_null(strstr(r.errmsg, "/slow/configmaps/s"));
+	/* one slow answer, then a quick one: the retry saves it */
+	kube_fakeapi_delay(E->f, "GET", "/slow/configmaps/s", 1500, 1);
+	assert_int_equal(kube_do_sync(c, &req, &r), 0);
+	assert_int_equal(r.attempts, 2);
+	kube_result_clear(&r);
+	kube_client_free(c);
+	/* 10 qps, burst 1: five requests need at least 400 ms */
+	c = client_with(&E->cfg, limited);
+	int64_t t0 = base_now_ms();
+	waiter_t w[5];
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(kube_do(c, &req, waiter_cb, &w[i], NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		WAIT_FOR(w[i].done);
+		assert_int_equal(w[i].res.err, 0);
+		kube_result_clear(&w[i].res);
+	}
+	assert_true(base_now_ms() - t0 >= 390);
+	kube_client_free(c);
+}
+
 /* ---- informer ---- */
 
 typedef struct {
@@ -1056,15 +1132,6 @@ static void h_delete(const cJSON *o, void *arg)
 static void h_synced(void *arg) { ((counts_t *)arg)->syncs++; }
 
 static const kube_informer_handlers_t handlers = {h_add, h_update, h_delete, h_synced};
-
-#define WAIT_FOR(cond)                                                                             \
-	do {                                                                                       \
-		int64_t dl_ = base_now_ms() + 10000;                                               \
-		while (!(cond) && base_now_ms() < dl_)                                             \
-			kube_loop_run_once(E->loop, 50);                                           \
-		if (!(cond))                                                                       \
-			fail_msg("timed out waiting for %s", #cond);                               \
-	} while (0)
 
 static void test_informer_watch_relist(void **state)
 {
@@ -1137,27 +1204,6 @@ static void test_informer_watch_relist(void **state)
 	kube_fakeapi_delete(E->f, coll, "m9");
 	WAIT_FOR(k.inf == NULL);
 	kube_client_free(c);
-}
-
-typedef struct {
-	bool done;
-	kube_result_t res;
-	int events;
-} waiter_t;
-
-static void waiter_cb(kube_result_t *res, void *arg)
-{
-	waiter_t *w = arg;
-	w->res = *res;
-	res->obj = NULL;
-	w->done = true;
-}
-
-static void waiter_ev(kube_event_type_t t, const cJSON *obj, void *arg)
-{
-	(void)t;
-	(void)obj;
-	((waiter_t *)arg)->events++;
 }
 
 static void test_watch_410(void **state)
@@ -1355,6 +1401,7 @@ int main(void)
 		cmocka_unit_test(test_retry_after_and_backoff),
 		cmocka_unit_test(test_tls_and_tokens),
 		cmocka_unit_test(test_body_cap_and_scrape),
+		cmocka_unit_test(test_timeout_and_ratelimit),
 		cmocka_unit_test(test_informer_watch_relist),
 		cmocka_unit_test(test_watch_410),
 		cmocka_unit_test(test_events_scale_lease),
