@@ -1081,6 +1081,13 @@ void kube_fakeapi_fault(kube_fakeapi_t *f, const char *method, const char *path_
 	pthread_mutex_unlock(&f->mu);
 }
 
+void kube_fakeapi_clear_faults(kube_fakeapi_t *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->nfault = 0;
+	pthread_mutex_unlock(&f->mu);
+}
+
 void kube_fakeapi_delay(kube_fakeapi_t *f, const char *method, const char *path_sub, int delay_ms,
 			int count)
 {

@@ -39,6 +39,8 @@ void kube_fakeapi_set_token(kube_fakeapi_t *f, const char *token);
  * Retry-After header when retry_after_s >= 0. */
 void kube_fakeapi_fault(kube_fakeapi_t *f, const char *method, const char *path_sub, int status,
 			int retry_after_s, int count);
+/* Forgets every fault and delay not yet used. */
+void kube_fakeapi_clear_faults(kube_fakeapi_t *f);
 /* The next `count` matching requests are answered only after delay_ms
  * (normally otherwise). */
 void kube_fakeapi_delay(kube_fakeapi_t *f, const char *method, const char *path_sub, int delay_ms,
