@@ -29,6 +29,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -319,10 +323,11 @@ static const char *breaker_name(int b)
 static void breaker_open(mcppool_t *p, const char *why)
 {
 	char n[16];
-	atomic_store(&p->breaker, MCPPOOL_BREAKER_OPEN);
+	/* Warn when the device goes down; a failed probe only re-arms the timer. */
+	int was = atomic_exchange(&p->breaker, MCPPOOL_BREAKER_OPEN);
 	p->opened_at_ns = now_ns();
 	snprintf(n, sizeof(n), "%d", atomic_load(&p->consec_failures));
-	base_log(BASE_LOG_WARN, "pool_breaker", "state", "open", "host", p->cfg.host, "failures", n,
+	base_log(was == MCPPOOL_BREAKER_CLOSED ? BASE_LOG_WARN : BASE_LOG_DEBUG, "pool_breaker", "state", "open", "host", p->cfg.host, "failures", n,
 		 "reason", why, (char *)NULL);
 	fail_waiters(p, MCPPOOL_EBREAKER);
 	pthread_cond_broadcast(&p->opener_cond);
@@ -380,76 +385,152 @@ static void conn_close(mcppool_t *p, mcppool_conn_t *s)
 	s->ctx = NULL;
 }
 
+/* Gives a fresh socket a number below FD_SETSIZE: the slot's reserved fd
+ * (dup3 replaces the placeholder atomically) or, without one, the lowest
+ * free fd if that is low enough. libmodbus uses select(), and an fd >=
+ * FD_SETSIZE aborts the process (libmodbus #583, #373). Returns the fd to
+ * use (fd itself, or its replacement with fd closed), or -1 with err set
+ * and fd closed. */
+static int place_fd(mcppool_conn_t *s, int fd, char *err, size_t errlen)
+{
+	char eb[128];
+	if (s->reserved_fd >= 0) {
+		if (dup3(fd, s->reserved_fd, O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "dup3 onto reserved fd %d: %s", s->reserved_fd,
+				 errtext(errno, eb, sizeof(eb)));
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		return s->reserved_fd;
+	}
+	if (fd < FD_SETSIZE)
+		return fd;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	if (nfd >= 0 && nfd < FD_SETSIZE)
+		return nfd;
+	if (nfd >= 0)
+		close(nfd);
+	snprintf(err, errlen,
+		 "socket fd %d >= FD_SETSIZE %d and no lower fd free: refused "
+		 "(libmodbus uses select())",
+		 fd, FD_SETSIZE);
+	return -1;
+}
+
+/* Closes a socket from place_fd. A reserved fd is never closed (another
+ * thread could take its number): the placeholder is put back over it. */
+static void drop_fd(mcppool_t *p, mcppool_conn_t *s, int fd)
+{
+	if (fd == s->reserved_fd && dup3(p->devnull_fd, fd, O_CLOEXEC) >= 0)
+		return;
+	close(fd);
+}
+
+/* Non-blocking TCP connect bounded by timeout_ms; 0, or -1 with errno. */
+static int connect_timed(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
+{
+	if (connect(fd, sa, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	int64_t end = now_ns() + timeout_ms * 1000000LL;
+	for (;;) {
+		int64_t left = (end - now_ns()) / 1000000LL;
+		if (left < 0)
+			left = 0;
+		int rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			break;
+		if (rc == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		return -1;
+	if (soerr != 0) {
+		errno = soerr;
+		return -1;
+	}
+	return 0;
+}
+
 /* Opens a connection into slot s (owned by the caller, outside the lock).
- * Returns 0, or -1 with err set. */
+ * The pool connects the socket itself and hands it to libmodbus with
+ * modbus_set_socket(): libmodbus 3.1.6 has no connect timeout of its own
+ * (it borrows the response timeout), may report a stale errno on a connect
+ * timeout (#736), and select()s on the new socket before we could move it
+ * below FD_SETSIZE. Returns 0, or -1 with err set. */
 static int conn_open(mcppool_t *p, mcppool_conn_t *s, char *err, size_t errlen)
 {
 	const mcppool_config_t *c = &p->cfg;
 	char port[16], eb[128];
+	struct addrinfo hints, *res = NULL;
+	int fd = -1, e = 0;
+
 	snprintf(port, sizeof(port), "%d", c->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int grc = getaddrinfo(c->host, port, &hints, &res);
+	if (grc != 0) {
+		snprintf(err, errlen, "resolve %s: %s", c->host, gai_strerror(grc));
+		return -1;
+	}
+	err[0] = '\0';
+	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		int sfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (sfd < 0) {
+			e = errno;
+			continue;
+		}
+		sfd = place_fd(s, sfd, err, errlen);
+		if (sfd < 0)
+			break;
+		if (connect_timed(sfd, ai->ai_addr, ai->ai_addrlen, c->connect_timeout_ms) != 0) {
+			e = errno;
+			drop_fd(p, s, sfd);
+			continue;
+		}
+		fd = sfd;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "connect to %s:%d: %s", c->host, c->port,
+				 e == ETIMEDOUT ? "timed out" : errtext(e, eb, sizeof(eb)));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
 	modbus_t *ctx = modbus_new_tcp_pi(c->host, port);
 	if (ctx == NULL) {
 		snprintf(err, errlen, "modbus_new_tcp_pi: %s", errtext(errno, eb, sizeof(eb)));
-		return -1;
+		goto fail;
 	}
 	/* The pool owns reconnects: libmodbus's LINK recovery loops forever on send. */
 	modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
 	if (modbus_set_slave(ctx, c->unit_id) != 0) {
-		snprintf(err, errlen, "unit id %d rejected", c->unit_id);
+		snprintf(err, errlen, "unit id %d rejected by libmodbus", c->unit_id);
 		modbus_free(ctx);
-		return -1;
-	}
-	/* libmodbus 3.1.6 has no connect timeout: TCP connect waits for the
-	 * response timeout, so set that to the connect timeout first. */
-	set_timeout(ctx, c->connect_timeout_ms, 0);
-	set_timeout(ctx, c->byte_timeout_ms, 1);
-	errno = 0;
-	int rc = modbus_connect(ctx);
-	int e = errno;
-	/* Any -1 is a failure: on a connect timeout errno may be stale (#736). */
-	if (rc == -1) {
-		if (e == 0 || e == EINPROGRESS)
-			snprintf(err, errlen, "connect to %s:%d: timed out", c->host, c->port);
-		else
-			snprintf(err, errlen, "connect to %s:%d: %s", c->host, c->port,
-				 errtext(e, eb, sizeof(eb)));
-		modbus_close(ctx);
-		modbus_free(ctx);
-		return -1;
-	}
-	int fd = modbus_get_socket(ctx);
-	if (s->reserved_fd >= 0) {
-		/* Move the socket onto the slot's reserved low fd. */
-		if (dup3(fd, s->reserved_fd, O_CLOEXEC) < 0) {
-			snprintf(err, errlen, "dup3 onto reserved fd %d: %s", s->reserved_fd,
-				 errtext(errno, eb, sizeof(eb)));
-			modbus_close(ctx);
-			modbus_free(ctx);
-			return -1;
-		}
-		close(fd);
-		modbus_set_socket(ctx, s->reserved_fd);
-	} else if (fd >= FD_SETSIZE) {
-		/* libmodbus uses select(): an fd >= FD_SETSIZE aborts the process
-		 * (libmodbus #583, #373). Move it lower or refuse. */
-		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (nfd < 0 || nfd >= FD_SETSIZE) {
-			if (nfd >= 0)
-				close(nfd);
-			snprintf(err, errlen,
-				 "socket fd %d >= FD_SETSIZE %d and no lower fd free: refused "
-				 "(libmodbus uses select())",
-				 fd, FD_SETSIZE);
-			modbus_close(ctx);
-			modbus_free(ctx);
-			return -1;
-		}
-		close(fd);
-		modbus_set_socket(ctx, nfd);
+		goto fail;
 	}
 	set_timeout(ctx, c->response_timeout_ms, 0);
+	set_timeout(ctx, c->byte_timeout_ms, 1);
+	modbus_set_socket(ctx, fd);
 	s->ctx = ctx;
 	return 0;
+fail:
+	drop_fd(p, s, fd);
+	return -1;
 }
 
 /* Proves a connection still works: an FC3 read of validate_addr (an
@@ -588,7 +669,11 @@ static void *opener_main(void *arg)
 			count(&p->connects);
 			p->backoff_ms = p->cfg.backoff_initial_ms;
 			p->next_attempt_ns = 0;
-			note_success(p);
+			/* A TCP connect does not prove the device answers requests, so
+			 * only the half-open probe (connect + validation read) resets
+			 * the failure streak; otherwise a served request does. */
+			if (probe)
+				note_success(p);
 			s->created_ns = t;
 			s->last_used_ns = t;
 			if (atomic_load(&p->nlive) > atomic_load(&p->target)) {
@@ -1170,7 +1255,7 @@ int mcppool_set_size(mcppool_t *p, int n)
 	int old = atomic_exchange(&p->target, n);
 	int nlive = atomic_load(&p->nlive);
 	if (n > nlive) {
-		int want = n - nlive - p->connecting;
+		int want = n - nlive; /* nlive counts connects in flight */
 		p->fill_pending = want > 0 ? want : 0;
 		pthread_cond_broadcast(&p->opener_cond);
 	} else {
