@@ -755,8 +755,7 @@ static void read_tag(mcppool_conn_t *s, char *out, uint32_t *seq)
 	uint64_t w[TAG_WORDS];
 	*seq = atomic_load_explicit(&s->tag_seq, memory_order_acquire);
 	for (int i = 0; i < TAG_WORDS; i++)
-		w[i] = atomic_load_explicit(&s->tag[i], memory_order_relaxed);
-	atomic_thread_fence(memory_order_acquire);
+		w[i] = atomic_load_explicit(&s->tag[i], memory_order_acquire); /* before seq re-read */
 	memcpy(out, w, sizeof(w));
 	out[sizeof(w) - 1] = '\0';
 }
@@ -1032,15 +1031,15 @@ static inline void claim(mcppool_conn_t *s, int64_t now, const char *tag)
 	atomic_store_explicit(&s->leak_reported, 0, memory_order_relaxed);
 	uint32_t q = atomic_load_explicit(&s->tag_seq, memory_order_relaxed);
 	atomic_store_explicit(&s->tag_seq, q + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	/* Release stores keep the odd seq ahead of the words (no fences: TSan). */
 	if (tag == NULL) {
-		atomic_store_explicit(&s->tag[0], 0, memory_order_relaxed);
+		atomic_store_explicit(&s->tag[0], 0, memory_order_release);
 	} else {
 		uint64_t w[TAG_WORDS] = {0};
 		size_t n = strnlen(tag, sizeof(w) - 1);
 		memcpy(w, tag, n);
 		for (int i = 0; i < TAG_WORDS; i++)
-			atomic_store_explicit(&s->tag[i], w[i], memory_order_relaxed);
+			atomic_store_explicit(&s->tag[i], w[i], memory_order_release);
 	}
 	atomic_store_explicit(&s->tag_seq, q + 2, memory_order_release);
 }

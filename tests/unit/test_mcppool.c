@@ -105,6 +105,19 @@ static mcppool_outcome_t do_read(mcppool_conn_t *c, int addr, int *ok)
 	return errno == ETIMEDOUT ? MCPPOOL_TIMEOUT : MCPPOOL_BROKEN_IO;
 }
 
+/* The pool's connect completes in the listen backlog before the server's
+ * accept: wait until the server holds n connections before faulting them. */
+static int wait_clients(const pool_mbsrv_t *srv, int n, int ms)
+{
+	int64_t end = base_now_ms() + ms;
+	while (pool_mbsrv_clients(srv) != n) {
+		if (base_now_ms() > end)
+			return 0;
+		base_sleep_ms(5);
+	}
+	return 1;
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -521,6 +534,7 @@ static void test_device_closes_connections(void **state)
 	c.breaker_threshold = 100;
 	mcppool_t *p = must_new(&c);
 	assert_true(wait_for(p, idle_at_least, 3, 5000));
+	assert_true(wait_clients(srv, 3, 5000));
 
 	/* Without validation the borrower sees the break and reports it. */
 	pool_mbsrv_close_all(srv);
@@ -544,8 +558,10 @@ static void test_device_closes_connections(void **state)
 
 	/* With keepalive validation the pool catches it before handing out. */
 	c.keepalive_ms = 1;
+	assert_true(wait_clients(srv, 0, 5000));
 	p = must_new(&c);
 	assert_true(wait_for(p, idle_at_least, 3, 5000));
+	assert_true(wait_clients(srv, 3, 5000));
 	pool_mbsrv_close_all(srv);
 	base_sleep_ms(50);
 	for (int i = 0; i < 3; i++) {
