@@ -108,6 +108,7 @@ struct mcppool {
 	_Atomic int nlive;  /* connections counted toward the target (not retiring) */
 	_Atomic int target; /* target size */
 	int64_t keepalive_ns, max_lifetime_ns;
+	clockid_t hot_clock;
 
 	mcppool_config_t cfg;
 	mcppool_conn_t *slots;
@@ -142,6 +143,16 @@ static inline int64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The hot path's clock: CLOCK_MONOTONIC, or CLOCK_MONOTONIC_COARSE when
+ * configured (a few ns instead of ~20-30, but tick resolution). Both read
+ * the same timeline, so values mix with now_ns() to within one tick. */
+static inline int64_t pool_now(const mcppool_t *p)
+{
+	struct timespec ts;
+	clock_gettime(p->hot_clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -849,6 +860,7 @@ void mcppool_config_default(mcppool_config_t *c)
 	c->backoff_max_ms = 10000;
 	c->housekeeping_ms = 1000;
 	c->openers = 2;
+	c->coarse_clock = 0;
 }
 
 static int check_config(const mcppool_config_t *c, char *err, size_t errlen)
@@ -876,6 +888,7 @@ static int check_config(const mcppool_config_t *c, char *err, size_t errlen)
 		{"backoff_max_ms", c->backoff_max_ms, c->backoff_initial_ms, 86400000},
 		{"housekeeping_ms", c->housekeeping_ms, 1, 3600000},
 		{"openers", c->openers, 1, MAX_OPENERS},
+		{"coarse_clock", c->coarse_clock, 0, 1},
 	};
 	if (memchr(c->host, '\0', sizeof(c->host)) == NULL || c->host[0] == '\0') {
 		snprintf(err, errlen, "host: must be a non-empty string");
@@ -938,12 +951,14 @@ int mcppool_new(const mcppool_config_t *c, mcppool_t **out, char *err, size_t er
 	if (rc != 0)
 		return rc;
 
-	p = calloc(1, sizeof(*p));
+	p = aligned_alloc(CACHELINE, sizeof(*p)); /* sizeof is a multiple of the alignment */
 	if (p == NULL)
 		goto nomem;
+	memset(p, 0, sizeof(*p));
 	p->cfg = *c;
 	p->devnull_fd = -1;
 	p->keepalive_ns = c->keepalive_ms * 1000000LL;
+	p->hot_clock = c->coarse_clock ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC;
 	p->max_lifetime_ns = c->max_lifetime_ms * 1000000LL;
 	p->backoff_ms = c->backoff_initial_ms;
 	p->rng = (uint64_t)now_ns() | 1;
@@ -1122,7 +1137,7 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
 			s = idle_pop(p);
 		if (s == NULL) {
 			if (start == 0) {
-				start = now_ns();
+				start = pool_now(p);
 				deadline = start + timeout_ms * 1000000LL;
 			}
 			int rc = acquire_slow(p, deadline, timeout_ms > 0, &s);
@@ -1130,7 +1145,7 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
 				return rc;
 			slow = 1;
 		}
-		int64_t now = now_ns();
+		int64_t now = pool_now(p);
 		if (p->keepalive_ns > 0 && now - s->last_used_ns > p->keepalive_ns) {
 			set_state(s, MCPPOOL_IN_USE);
 			if (conn_validate(p, s) != 0) {
@@ -1154,7 +1169,7 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
 				}
 				continue;
 			}
-			now = now_ns();
+			now = pool_now(p);
 		}
 		claim(s, now, tag);
 		struct stripe *st = stripe_of(p);
@@ -1176,7 +1191,7 @@ void mcppool_release(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome)
 {
 	if (p == NULL || s == NULL)
 		return;
-	int64_t now = now_ns();
+	int64_t now = pool_now(p);
 	int64_t held = now - atomic_load_explicit(&s->acquired_ns, memory_order_relaxed);
 	struct stripe *st = stripe_of(p);
 	atomic_fetch_add_explicit(&st->req[hist_index(held)], 1, memory_order_relaxed);

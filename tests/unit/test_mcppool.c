@@ -160,6 +160,7 @@ static void test_config_default(void **state)
 	assert_int_equal(c.backoff_max_ms, 10000);
 	assert_int_equal(c.housekeeping_ms, 1000);
 	assert_int_equal(c.openers, 2);
+	assert_int_equal(c.coarse_clock, 0);
 }
 
 /* Table of config mutations that must be refused, each naming its field. */
@@ -186,6 +187,7 @@ static void bad_backoff_max(mcppool_config_t *c) { c->backoff_max_ms = c->backof
 static void bad_hk(mcppool_config_t *c) { c->housekeeping_ms = 0; }
 static void bad_openers(mcppool_config_t *c) { c->openers = 0; }
 static void bad_openers_hi(mcppool_config_t *c) { c->openers = 17; }
+static void bad_clock(mcppool_config_t *c) { c->coarse_clock = 2; }
 
 static const struct {
 	const char *field;
@@ -214,6 +216,7 @@ static const struct {
 	{"housekeeping_ms", bad_hk},
 	{"openers", bad_openers},
 	{"openers", bad_openers_hi},
+	{"coarse_clock", bad_clock},
 };
 
 static void test_new_rejects_bad_config(void **state)
@@ -447,6 +450,7 @@ static void test_concurrent_borrowers(void **state)
 	assert_int_equal(pool_mbsrv_start(&srv), 0);
 	cfg_for(srv, &c);
 	c.size = 3;
+	c.coarse_clock = (int)(intptr_t)*state; /* run with both hot-path clocks */
 	mcppool_t *p = must_new(&c);
 	for (int i = 0; i < 8; i++) {
 		a[i] = (struct load_arg){p, NULL, 150, 0, 0, 0};
@@ -909,7 +913,8 @@ int main(void)
 		cmocka_unit_test(test_acquire_release_stats),
 		cmocka_unit_test(test_timeout_leaves_no_trace),
 		cmocka_unit_test(test_fifo_waiters),
-		cmocka_unit_test(test_concurrent_borrowers),
+		cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)0),
+		cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)1),
 		cmocka_unit_test(test_resize_under_load),
 		cmocka_unit_test(test_device_closes_connections),
 		cmocka_unit_test(test_exception_reply_validates),
