@@ -17,6 +17,11 @@
  * Thread safety: all functions may be called from any thread, except
  * mcppool_free() (once, by the owner, after all other calls have returned).
  *
+ * Resources: the pool holds max_size + 1 file descriptors below FD_SETSIZE
+ * for its whole life (placeholders the device sockets are moved onto, since
+ * libmodbus uses select()), plus `openers` + 1 threads. Design, breaker,
+ * tuning and benchmark figures: docs/mcppool.md.
+ *
  * Errors: functions return 0 or a negative MCPPOOL_E* code;
  * mcppool_strerror() names it. Human detail goes to the caller's err buffer
  * where there is one, or to the log (pkg/base/log). */
