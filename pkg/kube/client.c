@@ -476,6 +476,17 @@ static void on_watch_headers(long status, void *arg)
 	}
 }
 
+/* A 404 for a missing API group/resource, as opposed to a missing namespace:
+ * the API server answers the former with a plain "404 page not found" or a
+ * Status saying it "could not find the requested resource". */
+static bool api_missing(const kube_http_result_t *r)
+{
+	kube_status_t st;
+	if (kube_status_decode(r->body, r->body_len, 404, &st) != 0)
+		return true;
+	return strstr(st.message, "could not find the requested resource") != NULL;
+}
+
 static void http_done(const kube_http_result_t *r, void *arg)
 {
 	struct kube_call *call = arg;
@@ -514,11 +525,7 @@ static void http_done(const kube_http_result_t *r, void *arg)
 		schedule(call, 0);
 		return;
 	}
-	if (r->err == 0 && r->status == 404 && call->fb_url) {
-		kube_status_t st;
-		kube_status_decode(r->body, r->body_len, 404, &st);
-		/* A missing group answers 404 with no "details"; an object-level
-		 * NotFound on create cannot happen, so any 404 here means the API. */
+	if (r->err == 0 && r->status == 404 && call->fb_url && api_missing(r)) {
 		c->events_core = true;
 		free(call->url);
 		free(call->path);

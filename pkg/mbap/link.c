@@ -55,6 +55,15 @@ int mbap_link_read(int fd, uint8_t *buf, size_t cap, size_t *n, int64_t deadline
 	size_t have = 0;
 	if (buf == NULL || n == NULL || cap < MBAP_HEADER_LEN + 1)
 		return MBAP_EINVAL;
+	/* A reply is rarely there already: wait first, saving a recv that
+	 * would only say EAGAIN. */
+	{
+		int w = wait_fd(fd, POLLIN, deadline_ns);
+		if (w == 0)
+			return MBAP_ETIMEDOUT;
+		if (w < 0)
+			return MBAP_EIO;
+	}
 	for (;;) {
 		int need = mbap_frame(buf, have);
 		size_t want;
