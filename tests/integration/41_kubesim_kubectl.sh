@@ -98,6 +98,15 @@ k apply -f "$HERE/kubesim/manifests.yaml" >"$TMP/out" 2>&1 || { cat "$TMP/out"; 
 k apply -f "$HERE/kubesim/manifests.yaml" >"$TMP/out" 2>&1 || fail "re-apply"
 [ "$(grep -c unchanged "$TMP/out")" -eq 7 ] || { cat "$TMP/out"; fail "re-apply was not a no-op"; }
 
+# The project's own manifests (kubectl apply -k), when present.
+TOP=$(cd "$HERE/../.." && pwd)
+if [ -f "$TOP/manifests/Kustomization" ] || [ -f "$TOP/manifests/kustomization.yaml" ]; then
+	k apply -k "$TOP/manifests" >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "apply -k manifests"; }
+	grep -q created "$TMP/out" || { cat "$TMP/out"; fail "apply -k created nothing"; }
+	k apply -k "$TOP/manifests" >"$TMP/out" 2>&1 || fail "re-apply -k manifests"
+	grep -qv unchanged "$TMP/out" && { cat "$TMP/out"; fail "re-apply -k was not a no-op"; }
+fi
+
 # apply a change: strategic merge patch from kubectl's three-way diff.
 sed 's/replicas: 2/replicas: 3/; s/value: "2"/value: "22"/' "$HERE/kubesim/manifests.yaml" >"$TMP/m2.yaml"
 k apply -f "$TMP/m2.yaml" >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "apply change"; }
@@ -139,6 +148,10 @@ k patch -n demo cm policy --type=json -p '[{"op":"add","path":"/data/x","value":
 if k patch -n demo cm policy --type=json -p '[{"op":"test","path":"/data/x","value":"no"}]' >/dev/null 2>&1; then
 	fail "failed json patch test op accepted"
 fi
+
+# edit: kubectl computes a patch from the edited copy.
+EDITOR="sed -i s/maxReplicas:.*/maxReplicas:\ \"20\"/" k edit -n demo cm policy >/dev/null 2>&1 || fail "kubectl edit"
+[ "$(k get cm -n demo policy -o jsonpath='{.data.maxReplicas}')" = 20 ] || fail "edit not applied"
 
 # scale through /scale.
 k scale -n demo deploy/worker --replicas=5 >/dev/null || fail "scale"
