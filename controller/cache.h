@@ -1,17 +1,9 @@
-/* controller/cache: a list+watch cache of one resource type (a small
- * informer), on the controller's loop.
- *
- * It lists, then watches from the list's resourceVersion; a watch the server
- * closes is reopened from the last resourceVersion seen, a 410 Gone relists
- * at once, and any other failure (dropped stream, outage, 5xx) relists after
- * an exponential backoff (500 ms doubling to 30 s, reset by a good list).
- * The callback sees every change: per-object ADDED/MODIFIED/DELETED from the
- * watch, and after a relist the differences against what was cached (new or
- * changed resourceVersion: ADDED/MODIFIED; gone: DELETED), so a consumer
- * never misses a deletion that happened while the watch was down.
- *
- * Objects are owned by the cache; pointers handed out are borrowed and valid
- * until the next loop dispatch that touches the cache. */
+/* controller/cache: the controller's view of one kind, on pkg/kube's
+ * informer (list+watch, relist with backoff, 410 handling, diff after a
+ * relist so no deletion is missed). This adapter adds what the controller
+ * needs on top: one callback with the event type, the selector it was made
+ * with (a target's selector can change), iteration, and counts of list
+ * rounds for the controller's API metrics. */
 #ifndef MCP_CONTROLLER_CACHE_H
 #define MCP_CONTROLLER_CACHE_H
 
@@ -23,8 +15,8 @@
 
 typedef struct ctl_cache ctl_cache_t;
 
-/* One change; obj is borrowed for the call (for DELETED: the last state). The
- * callback must not free the cache that calls it. */
+/* One change; obj is borrowed for the call (for DELETED: the last state).
+ * KUBE_EV_BOOKMARK with obj NULL: a complete list has been stored. */
 typedef void (*ctl_cache_fn)(ctl_cache_t *c, kube_event_type_t type, const cJSON *obj, void *arg);
 
 /* Starts caching res in ns (NULL/"" = all namespaces) filtered by the label
@@ -40,9 +32,9 @@ void ctl_cache_free(ctl_cache_t *c);
 bool ctl_cache_synced(const ctl_cache_t *c);
 /* The selector it was created with ("" when none); borrowed. */
 const char *ctl_cache_selector(const ctl_cache_t *c);
-/* Number of objects and the i-th one (borrowed; order is unspecified). */
+/* Number of objects; calls fn for each (borrowed objects, any order). */
 size_t ctl_cache_len(const ctl_cache_t *c);
-const cJSON *ctl_cache_at(const ctl_cache_t *c, size_t i);
+void ctl_cache_foreach(const ctl_cache_t *c, void (*fn)(const cJSON *obj, void *arg), void *arg);
 /* Looks an object up by namespace and name; NULL when absent. */
 const cJSON *ctl_cache_get(const ctl_cache_t *c, const char *ns, const char *name);
 /* Counts relists after the first list (dropped or expired watches). */

@@ -93,6 +93,7 @@ struct policy {
 	double last_scale_time;
 	char *last_status;
 	char last_warning[600];
+	bool warned; /* a warning was emitted during this sync */
 	char sync_error[600];
 	const char *sync_error_reason;
 };
@@ -195,6 +196,7 @@ static void warn_once(policy_t *p, const char *reason, const char *msg, bool als
 {
 	char k[600];
 	snprintf(k, sizeof(k), "%s: %s", reason, msg);
+	p->warned = true;
 	if (strcmp(k, p->last_warning) == 0)
 		return;
 	if (!may_write(p->c))
@@ -308,7 +310,8 @@ static void finish(policy_t *p, bool ok)
 	}
 	if (ok) {
 		p->backoff_ms = BACKOFF_MIN_MS;
-		p->last_warning[0] = '\0';
+		if (!p->warned)
+			p->last_warning[0] = '\0';
 	}
 	if (p->resync) {
 		p->resync = false;
@@ -473,8 +476,8 @@ static void write_next(policy_t *p)
 			bool sc = false;
 			for (int i = 0; i < p->plan.nwrites; i++)
 				sc |= p->plan.writes[i] == CTL_WRITE_SCALE;
-			log_decision(p, sc ? "scale" : "pool_resize", BASE_LOG_INFO, "dry_run",
-			             c->o.dry_run ? "true" : NULL);
+			log_decision(p, sc ? "scale" : "pool_resize", BASE_LOG_INFO,
+			             c->o.dry_run ? "dry_run" : NULL, "true");
 			p->replicas = p->plan.replicas;
 			p->pool = p->plan.pool_size;
 		}
@@ -601,6 +604,35 @@ static void on_scraped(ctl_scrape_t *s, void *arg)
 	write_next(p);
 }
 
+typedef struct {
+	policy_t *p;
+	char **urls;
+	size_t nurls, cap;
+} collect_t;
+
+static void collect_pod(const cJSON *obj, void *arg)
+{
+	collect_t *k = arg;
+	policy_t *p = k->p;
+	if (p->npods >= k->cap)
+		return;
+	ctl_pod_t *pd = &p->podv[p->npods];
+	if (ctl_pod_parse(obj, pd) != 0)
+		return;
+	p->npods++;
+	if (!ctl_pod_scrapable(pd))
+		return;
+	char url[160];
+	bool v6 = strchr(pd->ip, ':') != NULL;
+	snprintf(url, sizeof(url), "http://%s%s%s:%d/metrics", v6 ? "[" : "", pd->ip, v6 ? "]" : "",
+	         p->c->o.metrics_port);
+	k->urls[k->nurls] = strdup(url);
+	if (k->urls[k->nurls])
+		k->nurls++;
+	else
+		pd->ip[0] = '\0'; /* not scrapable: keeps pods and results aligned */
+}
+
 static void start_scrape(policy_t *p)
 {
 	ctl_t *c = p->c;
@@ -608,39 +640,23 @@ static void start_scrape(policy_t *p)
 	p->podv = NULL;
 	p->npods = 0;
 	size_t n = ctl_cache_len(p->pods);
+	collect_t k = {p, NULL, 0, n};
 	p->podv = calloc(n ? n : 1, sizeof(*p->podv));
-	char **urls = calloc(n ? n : 1, sizeof(char *));
-	size_t nurls = 0;
-	if (!p->podv || !urls) {
-		free(urls);
+	k.urls = calloc(n ? n : 1, sizeof(char *));
+	if (!p->podv || !k.urls) {
+		free(k.urls);
 		fail_sync(p, "FailedGetMetrics", false, "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		ctl_pod_t *pd = &p->podv[p->npods];
-		if (ctl_pod_parse(ctl_cache_at(p->pods, i), pd) != 0)
-			continue;
-		p->npods++;
-		if (!ctl_pod_scrapable(pd))
-			continue;
-		char url[160];
-		bool v6 = strchr(pd->ip, ':') != NULL;
-		snprintf(url, sizeof(url), "http://%s%s%s:%d/metrics", v6 ? "[" : "", pd->ip,
-		         v6 ? "]" : "", c->o.metrics_port);
-		urls[nurls] = strdup(url);
-		if (urls[nurls])
-			nurls++;
-		else
-			pd->ip[0] = '\0'; /* keeps pods and results aligned */
-	}
+	ctl_cache_foreach(p->pods, collect_pod, &k);
 	ctl_scrape_opts_t so = {c->o.scrape_timeout_ms, c->o.scrape_max_bytes,
 	                        c->o.scrape_concurrency};
 	p->step = ST_SCRAPE;
-	p->scrape = ctl_scrape_start(c->loop, (const char *const *)urls, nurls, &so, c->metrics,
+	p->scrape = ctl_scrape_start(c->loop, (const char *const *)k.urls, k.nurls, &so, c->metrics,
 	                             on_scraped, p);
-	for (size_t i = 0; i < nurls; i++)
-		free(urls[i]);
-	free(urls);
+	for (size_t i = 0; i < k.nurls; i++)
+		free(k.urls[i]);
+	free(k.urls);
 	if (!p->scrape)
 		fail_sync(p, "FailedGetMetrics", false, "out of memory");
 }
@@ -795,6 +811,7 @@ static void sync_start(policy_t *p)
 	p->t0_ms = kube_loop_now_ms(c->loop);
 	p->sync_error[0] = '\0';
 	p->sync_error_reason = NULL;
+	p->warned = false;
 	p->step = ST_GET_SCALE;
 	kube_req_t r = {0};
 	r.verb = KUBE_GET;
@@ -952,7 +969,9 @@ static void on_policy(ctl_cache_t *cache, kube_event_type_t type, const cJSON *o
 {
 	(void)cache;
 	ctl_t *c = arg;
-	if (type == KUBE_EV_DELETED)
+	if (type == KUBE_EV_BOOKMARK)
+		; /* a list completed: readiness below */
+	else if (type == KUBE_EV_DELETED)
 		policy_remove(c, obj);
 	else
 		policy_upsert(c, obj);
