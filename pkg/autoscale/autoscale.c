@@ -926,6 +926,11 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			}
 		}
 		failed_round = ninvalid >= nconf || (ninvalid > 0 && best < R);
+		/* a burst ends a full stable window after the last one, whatever
+		 * the metrics do meanwhile */
+		if (st->burst &&
+		    in->now - st->burst_t >= (double)pol->burst_stable_window_ms / 1000.0)
+			st->burst = false;
 		if (failed_round) {
 			st->fail_rounds++;
 			st->ok_rounds = 0;
@@ -987,10 +992,6 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 					st->burst = true;
 					st->burst_t = in->now;
 					burst_now = true;
-				} else if (st->burst &&
-				           in->now - st->burst_t >=
-				                   (double)pol->burst_stable_window_ms / 1000.0) {
-					st->burst = false;
 				}
 			}
 			if (!st->fallback) {
