@@ -1,7 +1,8 @@
 # mcp-autoscaler build. Everything is discovered from the tree, so a new module
 # needs no edit here:
 #   pkg/*/*.c                 -> build/<variant>/libmcp.a (one static archive)
-#   worker/, controller/, hack/<tool>/  -> build/bin/<program> (see PROGS)
+#   worker/, controller/, hack/<tool>/  -> build/bin/<program> (see PROGS); the
+#                             program's main() must be in main.c
 #   tests/unit/test_*.c       -> one cmocka group per file, run by `make test`
 #   tests/integration/*.sh    -> integration tests, run by `make test` after the units
 #   tests/bench/bench_*.c     -> `make bench` (BENCH=NAME runs one)
@@ -92,20 +93,31 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Each program is its main.c plus the other .c files of its directory; those
+# others also go into build/<variant>/prog-<name>.a, which unit tests and
+# benchmarks link, so a program's internals are testable without its main().
+prog_objs = $(patsubst %.c,$(B)/obj/%.o,$(filter-out %/main.c,$(wildcard $(call prog_dir,$1)/*.c)))
+PROG_ARS := $(foreach p,$(PROGS),$(if $(wildcard $(call prog_dir,$p)/*.c),$(B)/prog-$(call prog_name,$p).a))
+
 define PROG_RULE
-$(BIN)/$(call prog_name,$1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(call prog_dir,$1)/*.c)) $(LIB) $(B)/.variant
+$(B)/prog-$(call prog_name,$1).a: $(call prog_objs,$1)
+	@mkdir -p $(B)
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+$(BIN)/$(call prog_name,$1): $(B)/obj/$(call prog_dir,$1)/main.o $(B)/prog-$(call prog_name,$1).a $(LIB) $(B)/.variant
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $$@ $$< $(B)/prog-$(call prog_name,$1).a $(LIB) $(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(if $(wildcard $(call prog_dir,$p)/*.c),$(eval $(call PROG_RULE,$p))))
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(PROG_ARS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(PROG_ARS) $(LIB) $(LDLIBS)
 
-$(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB_OBJ) $(LIB)
+$(B)/bench/%: $(B)/obj/tests/bench/%.o $(TESTLIB_OBJ) $(PROG_ARS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(PROG_ARS) $(LIB) $(LDLIBS)
 
 # ---- tests -----------------------------------------------------------------
 # `make test` = deps, build, every cmocka group, then every integration script.

@@ -1,5 +1,6 @@
 #include "base/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static int reserve(base_buf_t *b, size_t n)
 	ncap = b->cap ? b->cap : 64;
 	while (ncap < need)
 		ncap *= 2;
-	if (ncap > b->max + 1)
+	if (b->max < SIZE_MAX && ncap > b->max + 1)
 		ncap = b->max + 1;
 	p = realloc(b->data, ncap);
 	if (p == NULL)
@@ -65,7 +66,10 @@ int base_buf_append(base_buf_t *b, const void *p, size_t n)
 	return 0;
 }
 
-int base_buf_appends(base_buf_t *b, const char *s) { return base_buf_append(b, s, strlen(s)); }
+int base_buf_appends(base_buf_t *b, const char *s)
+{
+	return base_buf_append(b, s, strlen(s));
+}
 
 int base_buf_vprintf(base_buf_t *b, const char *fmt, va_list ap)
 {

@@ -10,7 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define BASE_ENOMEM (-1)
+#define BASE_ENOMEM  (-1)
 #define BASE_ETOOBIG (-2)
 
 typedef struct {

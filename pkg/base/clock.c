@@ -14,7 +14,10 @@ int64_t base_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int64_t base_now_ms(void) { return base_now_ns() / 1000000; }
+int64_t base_now_ms(void)
+{
+	return base_now_ns() / 1000000;
+}
 
 int64_t base_wall_ms(void)
 {
@@ -46,8 +49,7 @@ static const struct {
 	const char *name;
 	double ns;
 } units[] = {
-	{"ns", 1},	   {"us", 1e3},	 {"µs", 1e3},  {"ms", 1e6},
-	{"s", 1e9},	   {"m", 60e9},	 {"h", 3600e9},
+        {"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
 };
 
 int base_parse_duration_ns(const char *s, int64_t *out, char *err, size_t errlen)
@@ -70,7 +72,8 @@ int base_parse_duration_ns(const char *s, int64_t *out, char *err, size_t errlen
 		double mult = 0;
 
 		if (!((*p >= '0' && *p <= '9') || *p == '.')) {
-			snprintf(err, errlen, "invalid duration \"%s\": expected a number at \"%s\"", s, p);
+			snprintf(err, errlen,
+			         "invalid duration \"%s\": expected a number at \"%s\"", s, p);
 			return -1;
 		}
 		errno = 0;
@@ -89,9 +92,11 @@ int base_parse_duration_ns(const char *s, int64_t *out, char *err, size_t errlen
 		}
 		if (best == 0) {
 			if (*p == '\0')
-				snprintf(err, errlen, "invalid duration \"%s\": missing unit (ms, s, m, h)", s);
+				snprintf(err, errlen,
+				         "invalid duration \"%s\": missing unit (ms, s, m, h)", s);
 			else
-				snprintf(err, errlen, "invalid duration \"%s\": unknown unit at \"%s\"", s, p);
+				snprintf(err, errlen,
+				         "invalid duration \"%s\": unknown unit at \"%s\"", s, p);
 			return -1;
 		}
 		p += best;
@@ -124,7 +129,7 @@ char *base_format_duration_ms(int64_t ms, char *buf, size_t cap)
 		snprintf(buf, cap, "%.3gs", (double)ms / 1000.0);
 	else
 		snprintf(buf, cap, "%lldm%llds", (long long)(ms / 60000),
-			 (long long)((ms % 60000) / 1000));
+		         (long long)((ms % 60000) / 1000));
 	return buf;
 }
 

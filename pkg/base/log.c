@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_LINE_MAX 4096
+#define LOG_LINE_MAX   4096
 #define LOG_STATIC_MAX 4
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -18,9 +18,18 @@ static int static_n;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
-void base_log_set_level(base_log_level_t level) { log_level = level; }
-base_log_level_t base_log_get_level(void) { return log_level; }
-void base_log_set_format(base_log_format_t format) { log_format = format; }
+void base_log_set_level(base_log_level_t level)
+{
+	log_level = level;
+}
+base_log_level_t base_log_get_level(void)
+{
+	return log_level;
+}
+void base_log_set_format(base_log_format_t format)
+{
+	log_format = format;
+}
 
 void base_log_set_output(FILE *out)
 {
@@ -79,8 +88,14 @@ static void put(sbuf_t *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void putc_(sbuf_t *b, char c) { put(b, &c, 1); }
-static void puts_(sbuf_t *b, const char *s) { put(b, s, strlen(s)); }
+static void putc_(sbuf_t *b, char c)
+{
+	put(b, &c, 1);
+}
+static void puts_(sbuf_t *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
 
 static bool needs_quote(const char *v)
 {
@@ -152,7 +167,7 @@ static void put_kv(sbuf_t *b, base_log_format_t f, const char *k, const char *v,
 }
 
 size_t base_log_format_record(char *buf, size_t cap, base_log_format_t format,
-			      base_log_level_t level, const char *event, va_list ap)
+                              base_log_level_t level, const char *event, va_list ap)
 {
 	sbuf_t b = {buf, 0, cap};
 	char ts[96];
@@ -165,8 +180,8 @@ size_t base_log_format_record(char *buf, size_t cap, base_log_format_t format,
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 now.tv_nsec / 1000000);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         now.tv_nsec / 1000000);
 	if (format == BASE_LOG_JSON)
 		putc_(&b, '{');
 	put_kv(&b, format, "ts", ts, true);

@@ -48,11 +48,11 @@ void base_log(base_log_level_t level, const char *event, ...);
 void base_logv(base_log_level_t level, const char *event, va_list ap);
 /* Writes one record with a printf-formatted "msg" field. */
 void base_logf(base_log_level_t level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Formats a record into buf (no trailing newline) without writing it; used by
  * tests and by callers that keep the line. Returns the length written. */
 size_t base_log_format_record(char *buf, size_t cap, base_log_format_t format,
-			      base_log_level_t level, const char *event, va_list ap);
+                              base_log_level_t level, const char *event, va_list ap);
 
 #endif

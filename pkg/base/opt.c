@@ -25,27 +25,30 @@ const base_opt_t *base_opt_find(const base_opt_t *tab, const char *name)
 	return NULL;
 }
 
-static bool has_bounds(const base_opt_t *o) { return o->min != 0 || o->max != 0; }
+static bool has_bounds(const base_opt_t *o)
+{
+	return o->min != 0 || o->max != 0;
+}
 
 static int check_bounds(const base_opt_t *o, double v, const char *prefix, const char *value,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	const char *unit = o->type == BASE_OPT_DURATION ? "ms" : "";
 	if (has_bounds(o) && (v < o->min || v > o->max)) {
-		snprintf(err, errlen, "%s%s: %s is out of range [%g%s, %g%s]", prefix, o->name, value,
-			 o->min, unit, o->max, unit);
+		snprintf(err, errlen, "%s%s: %s is out of range [%g%s, %g%s]", prefix, o->name,
+		         value, o->min, unit, o->max, unit);
 		return -1;
 	}
 	return 0;
 }
 
 static int set_string(const base_opt_t *o, char *dst, const char *value, const char *prefix,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	size_t n = strlen(value);
 	if (n >= o->size) {
 		snprintf(err, errlen, "%s%s: value is too long (%zu bytes, at most %zu)", prefix,
-			 o->name, n, o->size - 1);
+		         o->name, n, o->size - 1);
 		return -1;
 	}
 	memcpy(dst, value, n + 1);
@@ -53,7 +56,7 @@ static int set_string(const base_opt_t *o, char *dst, const char *value, const c
 }
 
 static int check_hostport(const base_opt_t *o, const char *value, const char *prefix, char *err,
-			  size_t errlen)
+                          size_t errlen)
 {
 	const char *colon = strrchr(value, ':');
 	char *end;
@@ -67,14 +70,14 @@ static int check_hostport(const base_opt_t *o, const char *value, const char *pr
 	port = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535) {
 		snprintf(err, errlen, "%s%s: \"%s\" has no valid port (1-65535)", prefix, o->name,
-			 value);
+		         value);
 		return -1;
 	}
 	return 0;
 }
 
 static int check_enum(const base_opt_t *o, const char *value, const char *prefix, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	const char *p = o->choices;
 	size_t n = strlen(value);
@@ -89,8 +92,8 @@ static int check_enum(const base_opt_t *o, const char *value, const char *prefix
 	return -1;
 }
 
-int base_opt_set(const base_opt_t *o, void *obj, const char *value, const char *prefix,
-		 char *err, size_t errlen)
+int base_opt_set(const base_opt_t *o, void *obj, const char *value, const char *prefix, char *err,
+                 size_t errlen)
 {
 	char *field = (char *)obj + o->offset;
 	char *end;
@@ -101,7 +104,8 @@ int base_opt_set(const base_opt_t *o, void *obj, const char *value, const char *
 		errno = 0;
 		v = strtoll(value, &end, 10);
 		if (*value == '\0' || *end != '\0' || errno != 0) {
-			snprintf(err, errlen, "%s%s: \"%s\" is not an integer", prefix, o->name, value);
+			snprintf(err, errlen, "%s%s: \"%s\" is not an integer", prefix, o->name,
+			         value);
 			return -1;
 		}
 		if (check_bounds(o, (double)v, prefix, value, err, errlen) != 0)
@@ -114,7 +118,8 @@ int base_opt_set(const base_opt_t *o, void *obj, const char *value, const char *
 		errno = 0;
 		v = strtod(value, &end);
 		if (*value == '\0' || *end != '\0' || errno != 0 || !isfinite(v)) {
-			snprintf(err, errlen, "%s%s: \"%s\" is not a number", prefix, o->name, value);
+			snprintf(err, errlen, "%s%s: \"%s\" is not a number", prefix, o->name,
+			         value);
 			return -1;
 		}
 		if (check_bounds(o, v, prefix, value, err, errlen) != 0)
@@ -140,11 +145,11 @@ int base_opt_set(const base_opt_t *o, void *obj, const char *value, const char *
 		    strcmp(value, "yes") == 0) {
 			v = true;
 		} else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
-			   strcmp(value, "no") == 0) {
+		           strcmp(value, "no") == 0) {
 			v = false;
 		} else {
 			snprintf(err, errlen, "%s%s: \"%s\" is not true or false", prefix, o->name,
-				 value);
+			         value);
 			return -1;
 		}
 		memcpy(field, &v, sizeof(v));
@@ -188,7 +193,7 @@ int base_opt_defaults(const base_opt_t *tab, void *obj, bool *seen, char *err, s
 }
 
 int base_opt_parse_argv(const base_opt_t *tab, void *obj, bool *seen, int argc, char **argv,
-			int *argi, char *err, size_t errlen)
+                        int *argi, char *err, size_t errlen)
 {
 	int i = *argi;
 	while (i < argc) {
@@ -239,8 +244,8 @@ int base_opt_parse_argv(const base_opt_t *tab, void *obj, bool *seen, int argc, 
 	return 0;
 }
 
-int base_opt_main(const base_opt_t *tab, void *obj, bool *seen, int argc, char **argv,
-		  int *argi, const char *prog, const char *usage, const char *version)
+int base_opt_main(const base_opt_t *tab, void *obj, bool *seen, int argc, char **argv, int *argi,
+                  const char *prog, const char *usage, const char *version)
 {
 	char err[512];
 	int i = 1;
@@ -314,5 +319,5 @@ void base_opt_help(const base_opt_t *tab, const char *usage, void *fpv)
 		fputc('\n', fp);
 	}
 	fprintf(fp, "  %-34s %s\n  %-34s %s\n", "--help", "print this help and exit", "--version",
-		"print the version and exit");
+	        "print the version and exit");
 }

@@ -17,6 +17,11 @@
  * Thread safety: all functions may be called from any thread, except
  * mcppool_free() (once, by the owner, after all other calls have returned).
  *
+ * Resources: the pool holds max_size + 1 file descriptors below FD_SETSIZE
+ * for its whole life (placeholders the device sockets are moved onto, since
+ * libmodbus uses select()), plus `openers` + 1 threads. Design, breaker,
+ * tuning and benchmark figures: docs/mcppool.md.
+ *
  * Errors: functions return 0 or a negative MCPPOOL_E* code;
  * mcppool_strerror() names it. Human detail goes to the caller's err buffer
  * where there is one, or to the log (pkg/base/log). */
@@ -86,12 +91,18 @@ typedef struct {
 	int64_t backoff_initial_ms;  /* reconnect backoff, doubled per failure, with jitter */
 	int64_t backoff_max_ms;
 	int64_t housekeeping_ms;     /* housekeeping period */
+	int openers;		     /* background connect threads (1..16): how many
+					connects run in parallel when the pool grows */
+	int coarse_clock;	     /* 1: time acquire/release with CLOCK_MONOTONIC_COARSE
+					(~5 ns a read instead of ~25, but the wait/request
+					histograms get the kernel tick's resolution, 1-4 ms);
+					0 (default): CLOCK_MONOTONIC, exact histograms */
 } mcppool_config_t;
 
 /* Fills c with defaults: 127.0.0.1:502, unit 1, size 4, min_idle 0, max_size
  * 64, connect 1 s, response 1 s, byte 500 ms, keepalive 30 s, validate_addr 0,
  * max lifetime 0, max idle 5 min, leak 10 s, breaker 5 failures / 5 s, backoff
- * 100 ms..10 s, housekeeping 1 s. */
+ * 100 ms..10 s, housekeeping 1 s, 2 openers, precise clock. */
 void mcppool_config_default(mcppool_config_t *c);
 
 /* Creates a pool and starts its background threads; connections up to
@@ -153,6 +164,9 @@ typedef struct {
 void mcppool_stats(mcppool_t *p, mcppool_stats_t *s);
 
 const char *mcppool_strerror(int err);
+/* Static lower-case names: "disconnected", "in_use", ...; "closed",
+ * "open", "half_open". Unknown values give "unknown" / "?". */
 const char *mcppool_state_name(mcppool_state_t s);
+const char *mcppool_breaker_name(mcppool_breaker_t b);
 
 #endif

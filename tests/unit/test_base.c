@@ -28,7 +28,7 @@ static void test_log_logfmt_quotes(void **state)
 	char line[512];
 	(void)state;
 	fmt_rec(line, sizeof(line), BASE_LOG_LOGFMT, "scale", "policy", "mcp/worker", "reason",
-		"p99 \"812ms\" above", "empty", "", (char *)NULL);
+	        "p99 \"812ms\" above", "empty", "", (char *)NULL);
 	assert_non_null(strstr(line, " level=warn event=scale policy=mcp/worker "));
 	assert_non_null(strstr(line, "reason=\"p99 \\\"812ms\\\" above\""));
 	assert_non_null(strstr(line, "empty=\"\""));
@@ -75,20 +75,20 @@ static const struct {
 	int rc;
 	int64_t ns;
 } duration_cases[] = {
-	{"0", 0, 0},
-	{"500ms", 0, 500000000LL},
-	{"15s", 0, 15000000000LL},
-	{"2m", 0, 120000000000LL},
-	{"1m30s", 0, 90000000000LL},
-	{"1.5s", 0, 1500000000LL},
-	{"250us", 0, 250000LL},
-	{"1h", 0, 3600000000000LL},
-	{"", -1, 0},
-	{"15", -1, 0},
-	{"15x", -1, 0},
-	{"-1s", -1, 0},
-	{"s", -1, 0},
-	{"99999999999h", -1, 0},
+        {"0", 0, 0},
+        {"500ms", 0, 500000000LL},
+        {"15s", 0, 15000000000LL},
+        {"2m", 0, 120000000000LL},
+        {"1m30s", 0, 90000000000LL},
+        {"1.5s", 0, 1500000000LL},
+        {"250us", 0, 250000LL},
+        {"1h", 0, 3600000000000LL},
+        {"", -1, 0},
+        {"15", -1, 0},
+        {"15x", -1, 0},
+        {"-1s", -1, 0},
+        {"s", -1, 0},
+        {"99999999999h", -1, 0},
 };
 
 static void test_clock_durations(void **state)
@@ -167,15 +167,19 @@ typedef struct {
 } cfg_t;
 
 static const base_opt_t cfg_opts[] = {
-	{"n", BASE_OPT_INT, offsetof(cfg_t, n), sizeof(long long), 1, 100, "4", "TEST_N", NULL, "count"},
-	{"ratio", BASE_OPT_DOUBLE, offsetof(cfg_t, ratio), sizeof(double), 0, 1, "0.5", NULL, NULL, "r"},
-	{"timeout", BASE_OPT_DURATION, offsetof(cfg_t, timeout_ms), sizeof(int64_t), 1, 60000, "1s",
-	 NULL, NULL, "t"},
-	{"verbose", BASE_OPT_BOOL, offsetof(cfg_t, verbose), sizeof(bool), 0, 0, "false", NULL, NULL, "v"},
-	{"name", BASE_OPT_STRING, offsetof(cfg_t, name), 8, 0, 0, "abc", NULL, NULL, "nm"},
-	{"addr", BASE_OPT_HOSTPORT, offsetof(cfg_t, addr), 32, 0, 0, "127.0.0.1:502", NULL, NULL, "a"},
-	{"mode", BASE_OPT_ENUM, offsetof(cfg_t, mode), 8, 0, 0, "fast", NULL, "fast|slow", "m"},
-	BASE_OPT_END,
+        {"n", BASE_OPT_INT, offsetof(cfg_t, n), sizeof(long long), 1, 100, "4", "TEST_N", NULL,
+         "count"},
+        {"ratio", BASE_OPT_DOUBLE, offsetof(cfg_t, ratio), sizeof(double), 0, 1, "0.5", NULL, NULL,
+         "r"},
+        {"timeout", BASE_OPT_DURATION, offsetof(cfg_t, timeout_ms), sizeof(int64_t), 1, 60000, "1s",
+         NULL, NULL, "t"},
+        {"verbose", BASE_OPT_BOOL, offsetof(cfg_t, verbose), sizeof(bool), 0, 0, "false", NULL,
+         NULL, "v"},
+        {"name", BASE_OPT_STRING, offsetof(cfg_t, name), 8, 0, 0, "abc", NULL, NULL, "nm"},
+        {"addr", BASE_OPT_HOSTPORT, offsetof(cfg_t, addr), 32, 0, 0, "127.0.0.1:502", NULL, NULL,
+         "a"},
+        {"mode", BASE_OPT_ENUM, offsetof(cfg_t, mode), 8, 0, 0, "fast", NULL, "fast|slow", "m"},
+        BASE_OPT_END,
 };
 
 static const struct {
@@ -183,21 +187,21 @@ static const struct {
 	int rc;
 	const char *err_has;
 } argv_cases[] = {
-	{{"--n=7"}, 0, NULL},
-	{{"--n", "7"}, 0, NULL},
-	{{"--n=0"}, -1, "--n: 0 is out of range"},
-	{{"--n=x"}, -1, "not an integer"},
-	{{"--n"}, -1, "needs a value"},
-	{{"--bogus=1"}, -1, "unknown flag --bogus"},
-	{{"--ratio=1.5"}, -1, "out of range"},
-	{{"--timeout=2m"}, -1, "out of range"},
-	{{"--timeout=20"}, -1, "missing unit"},
-	{{"--verbose"}, 0, NULL},
-	{{"--verbose=maybe"}, -1, "not true or false"},
-	{{"--name=toolongname"}, -1, "too long"},
-	{{"--addr=localhost"}, -1, "not HOST:PORT"},
-	{{"--addr=h:70000"}, -1, "no valid port"},
-	{{"--mode=medium"}, -1, "not one of fast|slow"},
+        {{"--n=7"}, 0, NULL},
+        {{"--n", "7"}, 0, NULL},
+        {{"--n=0"}, -1, "--n: 0 is out of range"},
+        {{"--n=x"}, -1, "not an integer"},
+        {{"--n"}, -1, "needs a value"},
+        {{"--bogus=1"}, -1, "unknown flag --bogus"},
+        {{"--ratio=1.5"}, -1, "out of range"},
+        {{"--timeout=2m"}, -1, "out of range"},
+        {{"--timeout=20"}, -1, "missing unit"},
+        {{"--verbose"}, 0, NULL},
+        {{"--verbose=maybe"}, -1, "not true or false"},
+        {{"--name=toolongname"}, -1, "too long"},
+        {{"--addr=localhost"}, -1, "not HOST:PORT"},
+        {{"--addr=h:70000"}, -1, "no valid port"},
+        {{"--mode=medium"}, -1, "not one of fast|slow"},
 };
 
 static void test_opt_argv_table(void **state)
@@ -213,11 +217,13 @@ static void test_opt_argv_table(void **state)
 		for (int k = 0; k < 4 && argv_cases[i].args[k]; k++)
 			argv[argc++] = (char *)argv_cases[i].args[k];
 		assert_int_equal(base_opt_defaults(cfg_opts, &c, seen, err, sizeof(err)), 0);
-		int rc = base_opt_parse_argv(cfg_opts, &c, seen, argc, argv, &argi, err, sizeof(err));
+		int rc = base_opt_parse_argv(cfg_opts, &c, seen, argc, argv, &argi, err,
+		                             sizeof(err));
 		if (rc != argv_cases[i].rc)
 			fail_msg("case %zu: rc %d err %s", i, rc, err);
 		if (argv_cases[i].err_has && strstr(err, argv_cases[i].err_has) == NULL)
-			fail_msg("case %zu: err \"%s\" lacks \"%s\"", i, err, argv_cases[i].err_has);
+			fail_msg("case %zu: err \"%s\" lacks \"%s\"", i, err,
+			         argv_cases[i].err_has);
 	}
 }
 
@@ -236,7 +242,8 @@ static void test_opt_defaults_env_seen(void **state)
 	assert_int_equal(c.timeout_ms, 1000);
 	assert_string_equal(c.addr, "127.0.0.1:502");
 	assert_false(seen[0]);
-	assert_int_equal(base_opt_parse_argv(cfg_opts, &c, seen, 5, argv, &argi, err, sizeof(err)), 0);
+	assert_int_equal(base_opt_parse_argv(cfg_opts, &c, seen, 5, argv, &argi, err, sizeof(err)),
+	                 0);
 	assert_int_equal(argi, 4);
 	assert_int_equal(c.n, 9);
 	assert_true(c.verbose);
@@ -267,12 +274,17 @@ static void test_opt_help(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_log_logfmt_quotes), cmocka_unit_test(test_log_json),
-		cmocka_unit_test(test_log_truncates),	  cmocka_unit_test(test_log_parse),
-		cmocka_unit_test(test_clock_durations),	  cmocka_unit_test(test_clock_monotonic),
-		cmocka_unit_test(test_buf_cap),		  cmocka_unit_test(test_buf_overflow_size),
-		cmocka_unit_test(test_opt_argv_table),	  cmocka_unit_test(test_opt_defaults_env_seen),
-		cmocka_unit_test(test_opt_help),
+	        cmocka_unit_test(test_log_logfmt_quotes),
+	        cmocka_unit_test(test_log_json),
+	        cmocka_unit_test(test_log_truncates),
+	        cmocka_unit_test(test_log_parse),
+	        cmocka_unit_test(test_clock_durations),
+	        cmocka_unit_test(test_clock_monotonic),
+	        cmocka_unit_test(test_buf_cap),
+	        cmocka_unit_test(test_buf_overflow_size),
+	        cmocka_unit_test(test_opt_argv_table),
+	        cmocka_unit_test(test_opt_defaults_env_seen),
+	        cmocka_unit_test(test_opt_help),
 	};
 	return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

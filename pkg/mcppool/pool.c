@@ -1,0 +1,1371 @@
+/* pkg/mcppool: a pool of libmodbus TCP connections to one device.
+ *
+ * Design (see docs/mcppool.md for the long form):
+ *
+ * - Slots are preallocated (max_size), cache-line aligned. A slot is owned by
+ *   exactly one party at a time: the idle stack, one borrower, one opener
+ *   thread (CONNECTING), the closer (CLOSING), or nobody (DISCONNECTED, taken
+ *   only under the pool mutex). Ownership moves through the idle stack's CAS
+ *   (release/acquire) or the mutex, so a slot's plain fields need no lock.
+ * - Idle connections sit on a lock-free LIFO stack (Treiber stack of slot
+ *   indices with an ABA tag in the upper 32 bits of the head). LIFO keeps
+ *   the warmest connections in use and lets the coldest age out at the
+ *   bottom, where max-idle and shrink take them from.
+ * - Fast path: acquire = one load of the waiter count + one CAS pop + a clock
+ *   read; release = a clock read + one CAS push + one load of the waiter
+ *   count. No mutex, no syscall (the clock is the vDSO).
+ * - Slow path (nothing idle, or waiters queued): the pool mutex, a FIFO of
+ *   waiters each with its own condition variable (no thundering herd). A
+ *   release that sees waiters hands its connection straight to the oldest.
+ *   The waiter count and the stack head are both seq_cst, so a release that
+ *   pushed without seeing a waiter is always seen by that waiter's pop
+ *   (Dekker-style), and no wakeup is lost.
+ * - Opener threads connect outside the lock; a housekeeping thread retires
+ *   old/idle connections, reports leaks and keeps min_idle; shrink retires
+ *   idle connections at once and in-use ones on release.
+ * - Counters for the hot path live in per-thread stripes (no shared line
+ *   written by every thread); the rest are relaxed atomics. */
+#include "mcppool/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+#define CACHELINE 64
+#define NSTRIPES 16
+#define TAG_WORDS 6 /* borrower tag: up to 47 bytes + NUL */
+#define MAX_SLOTS 4096
+#define MAX_OPENERS 16
+
+const double mcppool_hist_bounds[MCPPOOL_HIST_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025,
+	0.05,	0.1,   0.25,   0.5,   1,      2.5,  5,
+};
+
+/* The same bounds in nanoseconds, for the hot path (integer compares). */
+static const int64_t hist_bounds_ns[MCPPOOL_HIST_BUCKETS] = {
+	500000LL,    1000000LL,	  2500000LL,   5000000LL,   7500000LL,
+	10000000LL,  25000000LL,  50000000LL,  100000000LL, 250000000LL,
+	500000000LL, 1000000000LL, 2500000000LL, 5000000000LL,
+};
+
+struct mcppool_conn {
+	/* Hot: touched by every acquire/release of this slot. */
+	_Atomic int state;	     /* mcppool_state_t; atomic so stats can scan */
+	_Atomic uint32_t next;	     /* idle stack link: index+1, 0 = end */
+	_Atomic int64_t acquired_ns; /* when borrowed (leak detection) */
+	_Atomic int leak_reported;
+	_Atomic uint32_t tag_seq;    /* seqlock over tag[] (odd while written) */
+	modbus_t *ctx;		     /* owned by the slot's current owner */
+	int64_t created_ns;	     /* connect time (max lifetime) */
+	int64_t last_used_ns;	     /* last release (keepalive, max idle) */
+	_Atomic uint64_t tag[TAG_WORDS];
+	/* Cold. */
+	mcppool_t *pool;
+	int idx;
+	int reserved_fd; /* placeholder below FD_SETSIZE the socket is moved onto, or -1 */
+} __attribute__((aligned(CACHELINE)));
+
+/* Per-thread-ish counters, so the hot path never writes a line shared by
+ * every thread. acquires = wait histogram count. */
+struct stripe {
+	_Atomic uint64_t wait[MCPPOOL_HIST_BUCKETS + 1];
+	_Atomic uint64_t wait_sum_ns;
+	_Atomic uint64_t req[MCPPOOL_HIST_BUCKETS + 1];
+	_Atomic uint64_t req_sum_ns;
+} __attribute__((aligned(CACHELINE)));
+
+struct waiter {
+	pthread_cond_t cond;
+	struct waiter *next, *prev;
+	mcppool_conn_t *conn; /* handed over by a release / the opener */
+	int result;	      /* nonzero: woken with this error (breaker, close) */
+};
+
+struct mcppool {
+	/* Written on every fast-path operation: alone on its line. */
+	_Atomic uint64_t idle_head __attribute__((aligned(CACHELINE)));
+
+	/* Read on every fast-path operation, written rarely. */
+	_Atomic int nwaiters __attribute__((aligned(CACHELINE)));
+	_Atomic int breaker;
+	_Atomic int closing;
+	_Atomic int consec_failures;
+	_Atomic int nlive;  /* connections counted toward the target (not retiring) */
+	_Atomic int target; /* target size */
+	int64_t keepalive_ns, max_lifetime_ns;
+	clockid_t hot_clock;
+
+	mcppool_config_t cfg;
+	mcppool_conn_t *slots;
+	struct stripe *stripes;
+	int devnull_fd;
+
+	pthread_mutex_t mu;
+	pthread_condattr_t condattr; /* CLOCK_MONOTONIC */
+	pthread_cond_t opener_cond;
+	pthread_cond_t hk_cond;
+	struct waiter *wq_head, *wq_tail; /* FIFO of waiters, under mu */
+	int connecting;			  /* connects in flight, under mu */
+	int fill_pending;		  /* connections wanted by grow/replace, under mu */
+	int probe_running;		  /* half-open probe in flight, under mu */
+	int64_t opened_at_ns;		  /* breaker opened, under mu */
+	int64_t next_attempt_ns;	  /* reconnect backoff, under mu */
+	int64_t backoff_ms;		  /* current backoff step, under mu */
+	uint64_t rng;			  /* jitter, under mu */
+
+	pthread_t openers[MAX_OPENERS];
+	int nopeners;
+	pthread_t hk;
+	int hk_started;
+
+	_Atomic uint64_t acquire_timeouts, acquire_rejected, connects, connect_failures,
+		validations_failed, retired_lifetime, retired_idle, broken, leaks_reported;
+};
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The hot path's clock: CLOCK_MONOTONIC, or CLOCK_MONOTONIC_COARSE when
+ * configured (a few ns instead of ~20-30, but tick resolution). Both read
+ * the same timeline, so values mix with now_ns() to within one tick. */
+static inline int64_t pool_now(const mcppool_t *p)
+{
+	struct timespec ts;
+	clock_gettime(p->hot_clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void abs_deadline(struct timespec *ts, int64_t at_ns)
+{
+	ts->tv_sec = at_ns / 1000000000LL;
+	ts->tv_nsec = at_ns % 1000000000LL;
+}
+
+static inline int hist_index(int64_t d)
+{
+	int i = 0;
+	while (i < MCPPOOL_HIST_BUCKETS && d > hist_bounds_ns[i])
+		i++;
+	return i;
+}
+
+static _Atomic unsigned stripe_counter;
+static _Thread_local int my_stripe = -1;
+
+static inline struct stripe *stripe_of(mcppool_t *p)
+{
+	if (my_stripe < 0)
+		my_stripe = (int)(atomic_fetch_add_explicit(&stripe_counter, 1,
+							    memory_order_relaxed) %
+				  NSTRIPES);
+	return &p->stripes[my_stripe];
+}
+
+static inline void count(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+
+static inline void set_state(mcppool_conn_t *s, mcppool_state_t st)
+{
+	atomic_store_explicit(&s->state, (int)st, memory_order_relaxed);
+}
+
+/* strerror_r in its GNU form; modbus_strerror is not thread safe (libmodbus #468). */
+static const char *errtext(int e, char *buf, size_t cap)
+{
+	if (e > MODBUS_ENOBASE && e < MODBUS_ENOBASE + 32) {
+		static const char *const mb[] = {
+			"",
+			"illegal function",
+			"illegal data address",
+			"illegal data value",
+			"slave device or server failure",
+			"acknowledge",
+			"slave device or server is busy",
+			"negative acknowledge",
+			"memory parity error",
+			"",
+			"gateway path unavailable",
+			"target device failed to respond",
+			"invalid CRC",
+			"invalid data",
+			"invalid exception code",
+			"unknown exception code",
+			"too many data",
+			"response not from requested slave",
+		};
+		int i = e - MODBUS_ENOBASE;
+		if (i < (int)(sizeof(mb) / sizeof(mb[0])) && mb[i][0] != '\0')
+			return mb[i];
+		snprintf(buf, cap, "modbus error %d", i);
+		return buf;
+	}
+	return strerror_r(e, buf, cap);
+}
+
+/* ---- lock-free idle stack ------------------------------------------------------- */
+
+static inline mcppool_conn_t *idle_pop(mcppool_t *p)
+{
+	uint64_t h = atomic_load_explicit(&p->idle_head, memory_order_seq_cst);
+	for (;;) {
+		uint32_t i = (uint32_t)h;
+		if (i == 0)
+			return NULL;
+		mcppool_conn_t *s = &p->slots[i - 1];
+		/* s may be popped and pushed again meanwhile: the tag makes the CAS fail. */
+		uint32_t nx = atomic_load_explicit(&s->next, memory_order_relaxed);
+		uint64_t nh = (((h >> 32) + 1) << 32) | nx;
+		if (atomic_compare_exchange_weak_explicit(&p->idle_head, &h, nh, memory_order_seq_cst,
+							  memory_order_seq_cst))
+			return s;
+	}
+}
+
+static inline void idle_push(mcppool_t *p, mcppool_conn_t *s)
+{
+	uint64_t h = atomic_load_explicit(&p->idle_head, memory_order_relaxed);
+	uint64_t nh;
+	do {
+		atomic_store_explicit(&s->next, (uint32_t)h, memory_order_relaxed);
+		nh = (((h >> 32) + 1) << 32) | (uint32_t)(s->idx + 1);
+	} while (!atomic_compare_exchange_weak_explicit(&p->idle_head, &h, nh, memory_order_seq_cst,
+							memory_order_relaxed));
+}
+
+/* Takes the whole stack (top first, i.e. most recently used first) into out[].
+ * Caller holds mu; the slots are then owned by the caller. */
+static int idle_drain(mcppool_t *p, mcppool_conn_t **out)
+{
+	int n = 0;
+	mcppool_conn_t *s;
+	while ((s = idle_pop(p)) != NULL)
+		out[n++] = s;
+	return n;
+}
+
+/* ---- waiters (under mu) ------------------------------------------------------------ */
+
+static void wq_append(mcppool_t *p, struct waiter *w)
+{
+	w->next = NULL;
+	w->prev = p->wq_tail;
+	if (p->wq_tail)
+		p->wq_tail->next = w;
+	else
+		p->wq_head = w;
+	p->wq_tail = w;
+	atomic_fetch_add_explicit(&p->nwaiters, 1, memory_order_seq_cst);
+}
+
+static void wq_remove(mcppool_t *p, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		p->wq_head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		p->wq_tail = w->prev;
+	w->next = w->prev = NULL;
+	atomic_fetch_sub_explicit(&p->nwaiters, 1, memory_order_seq_cst);
+}
+
+/* Hands idle connections to the oldest waiters. Caller holds mu. */
+static void dispatch(mcppool_t *p)
+{
+	while (p->wq_head != NULL) {
+		mcppool_conn_t *s = idle_pop(p);
+		if (s == NULL)
+			return;
+		struct waiter *w = p->wq_head;
+		wq_remove(p, w);
+		w->conn = s;
+		pthread_cond_signal(&w->cond);
+	}
+}
+
+/* Wakes every waiter with an error (breaker opened, pool closing). Caller holds mu. */
+static void fail_waiters(mcppool_t *p, int err)
+{
+	while (p->wq_head != NULL) {
+		struct waiter *w = p->wq_head;
+		wq_remove(p, w);
+		w->result = err;
+		pthread_cond_signal(&w->cond);
+	}
+}
+
+/* ---- breaker (under mu) -------------------------------------------------------------- */
+
+static const char *breaker_name(int b)
+{
+	switch (b) {
+	case MCPPOOL_BREAKER_CLOSED:
+		return "closed";
+	case MCPPOOL_BREAKER_OPEN:
+		return "open";
+	case MCPPOOL_BREAKER_HALF_OPEN:
+		return "half_open";
+	}
+	return "?";
+}
+
+static void breaker_open(mcppool_t *p, const char *why)
+{
+	char n[16];
+	/* Warn when the device goes down; a failed probe only re-arms the timer. */
+	int was = atomic_exchange(&p->breaker, MCPPOOL_BREAKER_OPEN);
+	p->opened_at_ns = now_ns();
+	snprintf(n, sizeof(n), "%d", atomic_load(&p->consec_failures));
+	base_log(was == MCPPOOL_BREAKER_CLOSED ? BASE_LOG_WARN : BASE_LOG_DEBUG, "pool_breaker", "state", "open", "host", p->cfg.host, "failures", n,
+		 "reason", why, (char *)NULL);
+	fail_waiters(p, MCPPOOL_EBREAKER);
+	pthread_cond_broadcast(&p->opener_cond);
+}
+
+static void note_failure(mcppool_t *p, const char *why)
+{
+	int n = atomic_fetch_add(&p->consec_failures, 1) + 1;
+	int b = atomic_load(&p->breaker);
+	if (b == MCPPOOL_BREAKER_HALF_OPEN ||
+	    (b == MCPPOOL_BREAKER_CLOSED && n >= p->cfg.breaker_threshold))
+		breaker_open(p, why);
+}
+
+static void note_success(mcppool_t *p)
+{
+	atomic_store(&p->consec_failures, 0);
+	if (atomic_load(&p->breaker) == MCPPOOL_BREAKER_HALF_OPEN) {
+		atomic_store(&p->breaker, MCPPOOL_BREAKER_CLOSED);
+		base_log(BASE_LOG_INFO, "pool_breaker", "state", "closed", "host", p->cfg.host,
+			 (char *)NULL);
+		pthread_cond_broadcast(&p->opener_cond);
+	}
+}
+
+/* ---- connections --------------------------------------------------------------------- */
+
+static void set_timeout(modbus_t *ctx, int64_t ms, int byte)
+{
+	uint32_t sec = (uint32_t)(ms / 1000);
+	uint32_t usec = (uint32_t)((ms % 1000) * 1000);
+	if (byte)
+		modbus_set_byte_timeout(ctx, sec, usec);
+	else
+		modbus_set_response_timeout(ctx, sec, usec);
+}
+
+/* Closes the slot's context. The caller owns the slot. */
+static void conn_close(mcppool_t *p, mcppool_conn_t *s)
+{
+	if (s->ctx == NULL)
+		return;
+	int fd = modbus_get_socket(s->ctx);
+	if (fd >= 0 && fd == s->reserved_fd) {
+		/* Put the placeholder back: dup3 closes the socket atomically and
+		 * keeps the low fd number ours. */
+		shutdown(fd, SHUT_RDWR);
+		if (dup3(p->devnull_fd, fd, O_CLOEXEC) < 0)
+			close(fd);
+		modbus_set_socket(s->ctx, -1);
+	} else {
+		modbus_close(s->ctx);
+	}
+	modbus_free(s->ctx);
+	s->ctx = NULL;
+}
+
+/* Gives a fresh socket a number below FD_SETSIZE: the slot's reserved fd
+ * (dup3 replaces the placeholder atomically) or, without one, the lowest
+ * free fd if that is low enough. libmodbus uses select(), and an fd >=
+ * FD_SETSIZE aborts the process (libmodbus #583, #373). Returns the fd to
+ * use (fd itself, or its replacement with fd closed), or -1 with err set
+ * and fd closed. */
+static int place_fd(mcppool_conn_t *s, int fd, char *err, size_t errlen)
+{
+	char eb[128];
+	if (s->reserved_fd >= 0) {
+		if (dup3(fd, s->reserved_fd, O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "dup3 onto reserved fd %d: %s", s->reserved_fd,
+				 errtext(errno, eb, sizeof(eb)));
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		return s->reserved_fd;
+	}
+	if (fd < FD_SETSIZE)
+		return fd;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	if (nfd >= 0 && nfd < FD_SETSIZE)
+		return nfd;
+	if (nfd >= 0)
+		close(nfd);
+	snprintf(err, errlen,
+		 "socket fd %d >= FD_SETSIZE %d and no lower fd free: refused "
+		 "(libmodbus uses select())",
+		 fd, FD_SETSIZE);
+	return -1;
+}
+
+/* Closes a socket from place_fd. A reserved fd is never closed (another
+ * thread could take its number): the placeholder is put back over it. */
+static void drop_fd(mcppool_t *p, mcppool_conn_t *s, int fd)
+{
+	if (fd == s->reserved_fd && dup3(p->devnull_fd, fd, O_CLOEXEC) >= 0)
+		return;
+	close(fd);
+}
+
+/* Non-blocking TCP connect bounded by timeout_ms; 0, or -1 with errno. */
+static int connect_timed(int fd, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
+{
+	if (connect(fd, sa, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	int64_t end = now_ns() + timeout_ms * 1000000LL;
+	for (;;) {
+		int64_t left = (end - now_ns()) / 1000000LL;
+		if (left < 0)
+			left = 0;
+		int rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			break;
+		if (rc == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		return -1;
+	if (soerr != 0) {
+		errno = soerr;
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens a connection into slot s (owned by the caller, outside the lock).
+ * The pool connects the socket itself and hands it to libmodbus with
+ * modbus_set_socket(): libmodbus 3.1.6 has no connect timeout of its own
+ * (it borrows the response timeout), may report a stale errno on a connect
+ * timeout (#736), and select()s on the new socket before we could move it
+ * below FD_SETSIZE. Returns 0, or -1 with err set. */
+static int conn_open(mcppool_t *p, mcppool_conn_t *s, char *err, size_t errlen)
+{
+	const mcppool_config_t *c = &p->cfg;
+	char port[16], eb[128];
+	struct addrinfo hints, *res = NULL;
+	int fd = -1, e = 0;
+
+	snprintf(port, sizeof(port), "%d", c->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int grc = getaddrinfo(c->host, port, &hints, &res);
+	if (grc != 0) {
+		snprintf(err, errlen, "resolve %s: %s", c->host, gai_strerror(grc));
+		return -1;
+	}
+	err[0] = '\0';
+	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		int sfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (sfd < 0) {
+			e = errno;
+			continue;
+		}
+		sfd = place_fd(s, sfd, err, errlen);
+		if (sfd < 0)
+			break;
+		if (connect_timed(sfd, ai->ai_addr, ai->ai_addrlen, c->connect_timeout_ms) != 0) {
+			e = errno;
+			drop_fd(p, s, sfd);
+			continue;
+		}
+		fd = sfd;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "connect to %s:%d: %s", c->host, c->port,
+				 e == ETIMEDOUT ? "timed out" : errtext(e, eb, sizeof(eb)));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	modbus_t *ctx = modbus_new_tcp_pi(c->host, port);
+	if (ctx == NULL) {
+		snprintf(err, errlen, "modbus_new_tcp_pi: %s", errtext(errno, eb, sizeof(eb)));
+		goto fail;
+	}
+	/* The pool owns reconnects: libmodbus's LINK recovery loops forever on send. */
+	modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
+	if (modbus_set_slave(ctx, c->unit_id) != 0) {
+		snprintf(err, errlen, "unit id %d rejected by libmodbus", c->unit_id);
+		modbus_free(ctx);
+		goto fail;
+	}
+	set_timeout(ctx, c->response_timeout_ms, 0);
+	set_timeout(ctx, c->byte_timeout_ms, 1);
+	modbus_set_socket(ctx, fd);
+	s->ctx = ctx;
+	return 0;
+fail:
+	drop_fd(p, s, fd);
+	return -1;
+}
+
+/* Proves a connection still works: an FC3 read of validate_addr (an
+ * exception reply proves the link too), or with validate_addr -1 a
+ * non-blocking peek that sees a peer close or stray bytes. Caller owns s. */
+static int conn_validate(mcppool_t *p, mcppool_conn_t *s)
+{
+	if (p->cfg.validate_addr >= 0) {
+		uint16_t v;
+		errno = 0;
+		int rc = modbus_read_registers(s->ctx, p->cfg.validate_addr, 1, &v);
+		if (rc == 1)
+			return 0;
+		return (rc == -1 && errno > MODBUS_ENOBASE && errno <= MODBUS_ENOBASE + 11) ? 0 : -1;
+	}
+	char b;
+	ssize_t n = recv(modbus_get_socket(s->ctx), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ? 0 : -1;
+}
+
+/* Final step of retiring a slot: called without mu, slot owned (CLOSING);
+ * closes it and gives it back. `replace` asks the opener for a new one. */
+static void retire_finish(mcppool_t *p, mcppool_conn_t *s, int replace)
+{
+	conn_close(p, s);
+	pthread_mutex_lock(&p->mu);
+	set_state(s, MCPPOOL_DISCONNECTED);
+	if (replace)
+		p->fill_pending++;
+	pthread_cond_signal(&p->opener_cond);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- background threads ------------------------------------------------------------------ */
+
+static int64_t jitter_backoff(mcppool_t *p)
+{
+	/* xorshift64; "equal jitter": half the step fixed, half random. */
+	p->rng ^= p->rng << 13;
+	p->rng ^= p->rng >> 7;
+	p->rng ^= p->rng << 17;
+	int64_t d = p->backoff_ms;
+	int64_t half = d / 2;
+	int64_t j = half > 0 ? (int64_t)(p->rng % (uint64_t)(half + 1)) : 0;
+	p->backoff_ms = d * 2 > p->cfg.backoff_max_ms ? p->cfg.backoff_max_ms : d * 2;
+	return (d - half) + j;
+}
+
+static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t at_ns)
+{
+	struct timespec ts;
+	abs_deadline(&ts, at_ns);
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static mcppool_conn_t *free_slot(mcppool_t *p)
+{
+	for (int i = 0; i < p->cfg.max_size; i++)
+		if (atomic_load_explicit(&p->slots[i].state, memory_order_relaxed) ==
+		    MCPPOOL_DISCONNECTED)
+			return &p->slots[i];
+	return NULL;
+}
+
+static void *opener_main(void *arg)
+{
+	mcppool_t *p = arg;
+	char err[640];
+
+	pthread_mutex_lock(&p->mu);
+	while (!atomic_load(&p->closing)) {
+		int64_t now = now_ns();
+		int b = atomic_load(&p->breaker);
+		int probe = 0;
+		if (b != MCPPOOL_BREAKER_CLOSED) {
+			if (p->probe_running) {
+				pthread_cond_wait(&p->opener_cond, &p->mu);
+				continue;
+			}
+			int64_t at = p->opened_at_ns + p->cfg.breaker_open_ms * 1000000LL;
+			if (now < at) {
+				cond_wait_until(&p->opener_cond, &p->mu, at);
+				continue;
+			}
+			atomic_store(&p->breaker, MCPPOOL_BREAKER_HALF_OPEN);
+			base_log(BASE_LOG_INFO, "pool_breaker", "state", "half_open", "host",
+				 p->cfg.host, (char *)NULL);
+			probe = 1;
+		} else {
+			int nlive = atomic_load(&p->nlive);
+			int want = nlive < atomic_load(&p->target) &&
+				   (p->fill_pending > 0 ||
+				    atomic_load(&p->nwaiters) > p->connecting);
+			if (!want) {
+				if (nlive >= atomic_load(&p->target))
+					p->fill_pending = 0; /* nothing owed at or over target */
+				pthread_cond_wait(&p->opener_cond, &p->mu);
+				continue;
+			}
+			if (now < p->next_attempt_ns) {
+				cond_wait_until(&p->opener_cond, &p->mu, p->next_attempt_ns);
+				continue;
+			}
+		}
+		mcppool_conn_t *s = free_slot(p);
+		if (s == NULL) {
+			/* Every slot busy (some still closing): wait for one. */
+			if (probe)
+				atomic_store(&p->breaker, MCPPOOL_BREAKER_OPEN);
+			cond_wait_until(&p->opener_cond, &p->mu, now + 50000000LL);
+			continue;
+		}
+		set_state(s, MCPPOOL_CONNECTING);
+		atomic_fetch_add(&p->nlive, 1);
+		p->connecting++;
+		if (p->fill_pending > 0)
+			p->fill_pending--;
+		if (probe)
+			p->probe_running = 1;
+		pthread_mutex_unlock(&p->mu);
+
+		err[0] = '\0';
+		int rc = conn_open(p, s, err, sizeof(err));
+		if (rc == 0 && probe && p->cfg.validate_addr >= 0 && conn_validate(p, s) != 0) {
+			snprintf(err, sizeof(err), "half-open probe: validation read failed");
+			conn_close(p, s);
+			rc = -1;
+		}
+		int64_t t = now_ns();
+
+		pthread_mutex_lock(&p->mu);
+		p->connecting--;
+		if (probe)
+			p->probe_running = 0;
+		if (rc == 0) {
+			count(&p->connects);
+			p->backoff_ms = p->cfg.backoff_initial_ms;
+			p->next_attempt_ns = 0;
+			/* A TCP connect does not prove the device answers requests, so
+			 * only the half-open probe (connect + validation read) resets
+			 * the failure streak; otherwise a served request does. */
+			if (probe)
+				note_success(p);
+			s->created_ns = t;
+			s->last_used_ns = t;
+			if (atomic_load(&p->nlive) > atomic_load(&p->target)) {
+				/* Shrunk while connecting. */
+				atomic_fetch_sub(&p->nlive, 1);
+				set_state(s, MCPPOOL_CLOSING);
+				pthread_mutex_unlock(&p->mu);
+				retire_finish(p, s, 0);
+				pthread_mutex_lock(&p->mu);
+				continue;
+			}
+			set_state(s, MCPPOOL_IDLE);
+			idle_push(p, s);
+			dispatch(p);
+		} else {
+			count(&p->connect_failures);
+			atomic_fetch_sub(&p->nlive, 1);
+			set_state(s, MCPPOOL_DISCONNECTED);
+			p->fill_pending++;
+			int first = atomic_load(&p->consec_failures) == 0;
+			int64_t d = jitter_backoff(p);
+			p->next_attempt_ns = t + d * 1000000LL;
+			base_log(first ? BASE_LOG_WARN : BASE_LOG_DEBUG, "pool_connect_failed", "host",
+				 p->cfg.host, "error", err, (char *)NULL);
+			note_failure(p, err);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Retires idle connections: the excess over the target (shrink), those past
+ * max lifetime, and those idle past max idle beyond min_idle. Takes the
+ * whole idle stack under mu, keeps the rest in LIFO order. The retired ones
+ * are returned in out[] (state CLOSING, owned by the caller), with
+ * replace[i] telling whether to open a replacement. Caller holds mu. */
+static int sweep_idle(mcppool_t *p, int64_t now, mcppool_conn_t **out, int *replace)
+{
+	mcppool_conn_t **idle = malloc(sizeof(*idle) * (size_t)p->cfg.max_size);
+	int nout = 0;
+	if (idle == NULL)
+		return 0;
+	int n = idle_drain(p, idle);
+	int keep_idle = n;
+	/* From the bottom (least recently used) up. */
+	for (int i = n - 1; i >= 0; i--) {
+		mcppool_conn_t *s = idle[i];
+		int why = 0; /* 1 shrink, 2 lifetime, 3 idle */
+		if (atomic_load(&p->nlive) > atomic_load(&p->target))
+			why = 1;
+		else if (p->max_lifetime_ns > 0 && now - s->created_ns > p->max_lifetime_ns)
+			why = 2;
+		else if (p->cfg.max_idle_ms > 0 && keep_idle > p->cfg.min_idle &&
+			 now - s->last_used_ns > p->cfg.max_idle_ms * 1000000LL)
+			why = 3;
+		if (why == 0)
+			continue;
+		atomic_fetch_sub(&p->nlive, 1);
+		keep_idle--;
+		set_state(s, MCPPOOL_CLOSING);
+		if (why == 2)
+			count(&p->retired_lifetime);
+		if (why == 3)
+			count(&p->retired_idle);
+		replace[nout] = why == 2;
+		out[nout++] = s;
+		idle[i] = NULL;
+	}
+	for (int i = n - 1; i >= 0; i--)
+		if (idle[i] != NULL)
+			idle_push(p, idle[i]);
+	free(idle);
+	dispatch(p);
+	return nout;
+}
+
+static void read_tag(mcppool_conn_t *s, char *out, uint32_t *seq)
+{
+	uint64_t w[TAG_WORDS];
+	*seq = atomic_load_explicit(&s->tag_seq, memory_order_acquire);
+	for (int i = 0; i < TAG_WORDS; i++)
+		w[i] = atomic_load_explicit(&s->tag[i], memory_order_acquire); /* before seq re-read */
+	memcpy(out, w, sizeof(w));
+	out[sizeof(w) - 1] = '\0';
+}
+
+static void report_leaks(mcppool_t *p, int64_t now)
+{
+	int64_t thr = p->cfg.leak_threshold_ms * 1000000LL;
+	if (thr <= 0)
+		return;
+	for (int i = 0; i < p->cfg.max_size; i++) {
+		mcppool_conn_t *s = &p->slots[i];
+		if (atomic_load(&s->state) != MCPPOOL_IN_USE ||
+		    atomic_load_explicit(&s->leak_reported, memory_order_relaxed))
+			continue;
+		char tag[TAG_WORDS * 8];
+		uint32_t seq;
+		read_tag(s, tag, &seq);
+		int64_t held = now - atomic_load(&s->acquired_ns);
+		if ((seq & 1) != 0 || held <= thr || atomic_load(&s->state) != MCPPOOL_IN_USE ||
+		    atomic_load_explicit(&s->tag_seq, memory_order_relaxed) != seq)
+			continue;
+		int zero = 0;
+		if (!atomic_compare_exchange_strong(&s->leak_reported, &zero, 1))
+			continue;
+		count(&p->leaks_reported);
+		char h[32], sl[16];
+		snprintf(h, sizeof(h), "%lld", (long long)(held / 1000000));
+		snprintf(sl, sizeof(sl), "%d", i);
+		base_log(BASE_LOG_WARN, "pool_leak", "host", p->cfg.host, "tag",
+			 tag[0] ? tag : "-", "held_ms", h, "slot", sl, (char *)NULL);
+	}
+}
+
+static void *hk_main(void *arg)
+{
+	mcppool_t *p = arg;
+	mcppool_conn_t **out = calloc((size_t)p->cfg.max_size, sizeof(*out));
+	int *replace = calloc((size_t)p->cfg.max_size, sizeof(*replace));
+
+	pthread_mutex_lock(&p->mu);
+	while (!atomic_load(&p->closing)) {
+		cond_wait_until(&p->hk_cond, &p->mu, now_ns() + p->cfg.housekeeping_ms * 1000000LL);
+		if (atomic_load(&p->closing))
+			break;
+		int64_t now = now_ns();
+		int n = (out != NULL && replace != NULL) ? sweep_idle(p, now, out, replace) : 0;
+		/* min_idle: ask the opener for the deficit. */
+		int idle = 0;
+		for (int i = 0; i < p->cfg.max_size; i++)
+			idle += atomic_load_explicit(&p->slots[i].state, memory_order_relaxed) ==
+				MCPPOOL_IDLE;
+		int deficit = p->cfg.min_idle - idle - p->connecting - p->fill_pending;
+		if (deficit > 0) {
+			p->fill_pending += deficit;
+			pthread_cond_signal(&p->opener_cond);
+		}
+		pthread_mutex_unlock(&p->mu);
+		for (int i = 0; i < n; i++)
+			retire_finish(p, out[i], replace[i]);
+		report_leaks(p, now);
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	free(out);
+	free(replace);
+	return NULL;
+}
+
+/* ---- public API ------------------------------------------------------------------------ */
+
+void mcppool_config_default(mcppool_config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->host, sizeof(c->host), "127.0.0.1");
+	c->port = 502;
+	c->unit_id = 1;
+	c->size = 4;
+	c->min_idle = 0;
+	c->max_size = 64;
+	c->connect_timeout_ms = 1000;
+	c->response_timeout_ms = 1000;
+	c->byte_timeout_ms = 500;
+	c->keepalive_ms = 30000;
+	c->validate_addr = 0;
+	c->max_lifetime_ms = 0;
+	c->max_idle_ms = 300000;
+	c->leak_threshold_ms = 10000;
+	c->breaker_threshold = 5;
+	c->breaker_open_ms = 5000;
+	c->backoff_initial_ms = 100;
+	c->backoff_max_ms = 10000;
+	c->housekeeping_ms = 1000;
+	c->openers = 2;
+	c->coarse_clock = 0;
+}
+
+static int check_config(const mcppool_config_t *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *name;
+		int64_t v, lo, hi;
+	} rules[] = {
+		{"port", c->port, 1, 65535},
+		{"unit_id", c->unit_id, 0, 255},
+		{"max_size", c->max_size, 1, MAX_SLOTS},
+		{"size", c->size, 1, c->max_size},
+		{"min_idle", c->min_idle, 0, c->size},
+		{"connect_timeout_ms", c->connect_timeout_ms, 1, 3600000},
+		{"response_timeout_ms", c->response_timeout_ms, 1, 3600000},
+		{"byte_timeout_ms", c->byte_timeout_ms, 0, 3600000},
+		{"keepalive_ms", c->keepalive_ms, 0, INT64_MAX / 1000000},
+		{"validate_addr", c->validate_addr, -1, 65535},
+		{"max_lifetime_ms", c->max_lifetime_ms, 0, INT64_MAX / 1000000},
+		{"max_idle_ms", c->max_idle_ms, 0, INT64_MAX / 1000000},
+		{"leak_threshold_ms", c->leak_threshold_ms, 0, INT64_MAX / 1000000},
+		{"breaker_threshold", c->breaker_threshold, 1, 1000000},
+		{"breaker_open_ms", c->breaker_open_ms, 1, 86400000},
+		{"backoff_initial_ms", c->backoff_initial_ms, 1, 86400000},
+		{"backoff_max_ms", c->backoff_max_ms, c->backoff_initial_ms, 86400000},
+		{"housekeeping_ms", c->housekeeping_ms, 1, 3600000},
+		{"openers", c->openers, 1, MAX_OPENERS},
+		{"coarse_clock", c->coarse_clock, 0, 1},
+	};
+	if (memchr(c->host, '\0', sizeof(c->host)) == NULL || c->host[0] == '\0') {
+		snprintf(err, errlen, "host: must be a non-empty string");
+		return MCPPOOL_EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (rules[i].v < rules[i].lo || rules[i].v > rules[i].hi) {
+			snprintf(err, errlen, "%s: %lld out of range %lld..%lld", rules[i].name,
+				 (long long)rules[i].v, (long long)rules[i].lo,
+				 (long long)rules[i].hi);
+			return MCPPOOL_EINVAL;
+		}
+	}
+	return 0;
+}
+
+void mcppool_free(mcppool_t *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	atomic_store(&p->closing, 1);
+	fail_waiters(p, MCPPOOL_ECLOSED);
+	pthread_cond_broadcast(&p->opener_cond);
+	pthread_cond_broadcast(&p->hk_cond);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nopeners; i++)
+		pthread_join(p->openers[i], NULL);
+	if (p->hk_started)
+		pthread_join(p->hk, NULL);
+	for (int i = 0; i < p->cfg.max_size; i++) {
+		mcppool_conn_t *s = &p->slots[i];
+		conn_close(p, s);
+		if (s->reserved_fd >= 0)
+			close(s->reserved_fd);
+	}
+	if (p->devnull_fd >= 0)
+		close(p->devnull_fd);
+	pthread_cond_destroy(&p->opener_cond);
+	pthread_cond_destroy(&p->hk_cond);
+	pthread_condattr_destroy(&p->condattr);
+	pthread_mutex_destroy(&p->mu);
+	free(p->slots);
+	free(p->stripes);
+	free(p);
+}
+
+int mcppool_new(const mcppool_config_t *c, mcppool_t **out, char *err, size_t errlen)
+{
+	char eb[128];
+	int rc;
+	mcppool_t *p = NULL;
+
+	if (out == NULL || c == NULL) {
+		snprintf(err, errlen, "config and out must not be NULL");
+		return MCPPOOL_EINVAL;
+	}
+	*out = NULL;
+	rc = check_config(c, err, errlen);
+	if (rc != 0)
+		return rc;
+
+	p = aligned_alloc(CACHELINE, sizeof(*p)); /* sizeof is a multiple of the alignment */
+	if (p == NULL)
+		goto nomem;
+	memset(p, 0, sizeof(*p));
+	p->cfg = *c;
+	p->devnull_fd = -1;
+	p->keepalive_ns = c->keepalive_ms * 1000000LL;
+	p->hot_clock = c->coarse_clock ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC;
+	p->max_lifetime_ns = c->max_lifetime_ms * 1000000LL;
+	p->backoff_ms = c->backoff_initial_ms;
+	p->rng = (uint64_t)now_ns() | 1;
+	atomic_init(&p->target, c->size);
+	p->fill_pending = c->size;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&p->condattr);
+	pthread_condattr_setclock(&p->condattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->opener_cond, &p->condattr);
+	pthread_cond_init(&p->hk_cond, &p->condattr);
+
+	p->slots = aligned_alloc(CACHELINE, sizeof(mcppool_conn_t) * (size_t)c->max_size);
+	p->stripes = aligned_alloc(CACHELINE, sizeof(struct stripe) * NSTRIPES);
+	if (p->slots == NULL || p->stripes == NULL)
+		goto nomem;
+	memset(p->slots, 0, sizeof(mcppool_conn_t) * (size_t)c->max_size);
+	memset(p->stripes, 0, sizeof(struct stripe) * NSTRIPES);
+
+	/* Reserve one fd below FD_SETSIZE per slot now, while low fds are free:
+	 * sockets are moved onto them after connect, so however many client fds
+	 * the process opens later, device sockets stay select()-safe. */
+	p->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int unreserved = 0;
+	for (int i = 0; i < c->max_size; i++) {
+		mcppool_conn_t *s = &p->slots[i];
+		s->pool = p;
+		s->idx = i;
+		s->reserved_fd = -1;
+		if (p->devnull_fd < 0)
+			continue;
+		int fd = fcntl(p->devnull_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd >= FD_SETSIZE) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0)
+			unreserved++;
+		s->reserved_fd = fd;
+	}
+	if (unreserved > 0)
+		base_logf(BASE_LOG_WARN, "pool_fd_reserve",
+			  "%d of %d slots have no reserved fd below %d; their sockets are "
+			  "refused if they land above it",
+			  unreserved, c->max_size, FD_SETSIZE);
+
+	p->nopeners = 0;
+	for (int i = 0; i < c->openers; i++) {
+		rc = pthread_create(&p->openers[i], NULL, opener_main, p);
+		if (rc != 0)
+			goto sysfail;
+		p->nopeners++;
+	}
+	rc = pthread_create(&p->hk, NULL, hk_main, p);
+	if (rc != 0)
+		goto sysfail;
+	p->hk_started = 1;
+	*out = p;
+	return 0;
+
+sysfail:
+	snprintf(err, errlen, "pthread_create: %s", errtext(rc, eb, sizeof(eb)));
+	mcppool_free(p);
+	return MCPPOOL_ESYS;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	if (p != NULL) {
+		free(p->slots);
+		free(p->stripes);
+		p->slots = NULL;
+		p->stripes = NULL;
+		pthread_cond_destroy(&p->opener_cond);
+		pthread_cond_destroy(&p->hk_cond);
+		pthread_condattr_destroy(&p->condattr);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+	}
+	return MCPPOOL_ENOMEM;
+}
+
+/* Marks slot s borrowed by the caller. */
+static inline void claim(mcppool_conn_t *s, int64_t now, const char *tag)
+{
+	set_state(s, MCPPOOL_IN_USE);
+	atomic_store_explicit(&s->acquired_ns, now, memory_order_relaxed);
+	atomic_store_explicit(&s->leak_reported, 0, memory_order_relaxed);
+	uint32_t q = atomic_load_explicit(&s->tag_seq, memory_order_relaxed);
+	atomic_store_explicit(&s->tag_seq, q + 1, memory_order_relaxed);
+	/* Release stores keep the odd seq ahead of the words (no fences: TSan). */
+	if (tag == NULL) {
+		atomic_store_explicit(&s->tag[0], 0, memory_order_release);
+	} else {
+		uint64_t w[TAG_WORDS] = {0};
+		size_t n = strnlen(tag, sizeof(w) - 1);
+		memcpy(w, tag, n);
+		for (int i = 0; i < TAG_WORDS; i++)
+			atomic_store_explicit(&s->tag[i], w[i], memory_order_release);
+	}
+	atomic_store_explicit(&s->tag_seq, q + 2, memory_order_release);
+}
+
+/* Slow path: queue behind earlier waiters. Returns 0 with *out, or an error. */
+static int acquire_slow(mcppool_t *p, int64_t deadline, int wait, mcppool_conn_t **out)
+{
+	struct waiter w;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->mu);
+	if (atomic_load(&p->closing)) {
+		rc = MCPPOOL_ECLOSED;
+		goto done;
+	}
+	if (atomic_load(&p->breaker) != MCPPOOL_BREAKER_CLOSED) {
+		count(&p->acquire_rejected);
+		rc = MCPPOOL_EBREAKER;
+		goto done;
+	}
+	if (p->wq_head == NULL) {
+		*out = idle_pop(p);
+		if (*out != NULL)
+			goto done;
+	}
+	if (!wait) {
+		count(&p->acquire_timeouts);
+		rc = MCPPOOL_ETIMEDOUT;
+		goto done;
+	}
+	memset(&w, 0, sizeof(w));
+	pthread_cond_init(&w.cond, &p->condattr);
+	wq_append(p, &w);
+	dispatch(p); /* a release may have pushed before it could see us */
+	if (w.conn == NULL && w.result == 0 && atomic_load(&p->nlive) < atomic_load(&p->target))
+		pthread_cond_signal(&p->opener_cond); /* demand: open more */
+	while (w.conn == NULL && w.result == 0) {
+		struct timespec ts;
+		abs_deadline(&ts, deadline);
+		if (pthread_cond_timedwait(&w.cond, &p->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	if (w.conn != NULL) {
+		*out = w.conn;
+	} else if (w.result != 0) {
+		rc = w.result;
+		if (rc == MCPPOOL_EBREAKER)
+			count(&p->acquire_rejected);
+	} else {
+		wq_remove(p, &w); /* timed out: leave no trace */
+		count(&p->acquire_timeouts);
+		rc = MCPPOOL_ETIMEDOUT;
+	}
+	pthread_cond_destroy(&w.cond);
+done:
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_conn_t **out)
+{
+	if (p == NULL || out == NULL || timeout_ms < 0)
+		return MCPPOOL_EINVAL;
+	*out = NULL;
+	if (atomic_load_explicit(&p->breaker, memory_order_relaxed) != MCPPOOL_BREAKER_CLOSED &&
+	    !atomic_load_explicit(&p->closing, memory_order_relaxed)) {
+		count(&p->acquire_rejected); /* fail fast, no lock */
+		return MCPPOOL_EBREAKER;
+	}
+	int64_t start = 0;
+	int64_t deadline = 0;
+
+	for (;;) {
+		mcppool_conn_t *s = NULL;
+		int slow = 0;
+		if (atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&p->breaker, memory_order_relaxed) ==
+			    MCPPOOL_BREAKER_CLOSED &&
+		    !atomic_load_explicit(&p->closing, memory_order_relaxed))
+			s = idle_pop(p);
+		if (s == NULL) {
+			if (start == 0) {
+				start = pool_now(p);
+				deadline = start + timeout_ms * 1000000LL;
+			}
+			int rc = acquire_slow(p, deadline, timeout_ms > 0, &s);
+			if (rc != 0)
+				return rc;
+			slow = 1;
+		}
+		int64_t now = pool_now(p);
+		if (p->keepalive_ns > 0 && now - s->last_used_ns > p->keepalive_ns) {
+			set_state(s, MCPPOOL_IN_USE);
+			if (conn_validate(p, s) != 0) {
+				count(&p->validations_failed);
+				atomic_fetch_sub(&p->nlive, 1);
+				set_state(s, MCPPOOL_CLOSING);
+				conn_close(p, s);
+				pthread_mutex_lock(&p->mu);
+				set_state(s, MCPPOOL_DISCONNECTED);
+				p->fill_pending++;
+				note_failure(p, "validation read failed");
+				pthread_cond_signal(&p->opener_cond);
+				pthread_mutex_unlock(&p->mu);
+				if (start == 0) {
+					start = now;
+					deadline = start + timeout_ms * 1000000LL;
+				}
+				if (now >= deadline && timeout_ms > 0) {
+					count(&p->acquire_timeouts);
+					return MCPPOOL_ETIMEDOUT;
+				}
+				continue;
+			}
+			now = pool_now(p);
+		}
+		claim(s, now, tag);
+		struct stripe *st = stripe_of(p);
+		if (slow || start != 0) {
+			int64_t waited = now - start;
+			atomic_fetch_add_explicit(&st->wait[hist_index(waited)], 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&st->wait_sum_ns, (uint64_t)waited,
+						  memory_order_relaxed);
+		} else {
+			atomic_fetch_add_explicit(&st->wait[0], 1, memory_order_relaxed);
+		}
+		*out = s;
+		return 0;
+	}
+}
+
+void mcppool_release(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome)
+{
+	if (p == NULL || s == NULL)
+		return;
+	int64_t now = pool_now(p);
+	int64_t held = now - atomic_load_explicit(&s->acquired_ns, memory_order_relaxed);
+	struct stripe *st = stripe_of(p);
+	atomic_fetch_add_explicit(&st->req[hist_index(held)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->req_sum_ns, (uint64_t)(held > 0 ? held : 0),
+				  memory_order_relaxed);
+
+	if (outcome == MCPPOOL_OK) {
+		if (atomic_load_explicit(&p->consec_failures, memory_order_relaxed) != 0) {
+			pthread_mutex_lock(&p->mu);
+			note_success(p);
+			pthread_mutex_unlock(&p->mu);
+		}
+		int old = p->max_lifetime_ns > 0 && now - s->created_ns > p->max_lifetime_ns;
+		int over = atomic_load_explicit(&p->nlive, memory_order_relaxed) >
+			   atomic_load_explicit(&p->target, memory_order_relaxed);
+		if (!old && !over && !atomic_load_explicit(&p->closing, memory_order_relaxed)) {
+			s->last_used_ns = now;
+			set_state(s, MCPPOOL_IDLE);
+			idle_push(p, s);
+			if (atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) > 0) {
+				pthread_mutex_lock(&p->mu);
+				dispatch(p);
+				pthread_mutex_unlock(&p->mu);
+			}
+			return;
+		}
+		/* Retire: re-check the shrink under the lock so only the excess goes. */
+		pthread_mutex_lock(&p->mu);
+		over = atomic_load(&p->nlive) > atomic_load(&p->target);
+		if (!old && !over && !atomic_load(&p->closing)) {
+			s->last_used_ns = now;
+			set_state(s, MCPPOOL_IDLE);
+			idle_push(p, s);
+			dispatch(p);
+			pthread_mutex_unlock(&p->mu);
+			return;
+		}
+		atomic_fetch_sub(&p->nlive, 1);
+		set_state(s, MCPPOOL_CLOSING);
+		if (old && !over)
+			count(&p->retired_lifetime);
+		pthread_mutex_unlock(&p->mu);
+		retire_finish(p, s, old && !over);
+		return;
+	}
+
+	/* Broken or timed out: the stream may be out of step; close and replace. */
+	count(&p->broken);
+	set_state(s, MCPPOOL_BROKEN);
+	pthread_mutex_lock(&p->mu);
+	atomic_fetch_sub(&p->nlive, 1);
+	note_failure(p, outcome == MCPPOOL_TIMEOUT ? "request timed out" : "request I/O failed");
+	pthread_mutex_unlock(&p->mu);
+	set_state(s, MCPPOOL_CLOSING);
+	retire_finish(p, s, 1);
+}
+
+modbus_t *mcppool_conn_modbus(mcppool_conn_t *c) { return c ? c->ctx : NULL; }
+
+int mcppool_conn_fd(mcppool_conn_t *c) { return (c && c->ctx) ? modbus_get_socket(c->ctx) : -1; }
+
+int mcppool_set_size(mcppool_t *p, int n)
+{
+	if (p == NULL)
+		return MCPPOOL_EINVAL;
+	if (n < 1)
+		n = 1;
+	if (n > p->cfg.max_size)
+		n = p->cfg.max_size;
+	mcppool_conn_t **out = calloc((size_t)p->cfg.max_size, sizeof(*out));
+	int *replace = calloc((size_t)p->cfg.max_size, sizeof(*replace));
+	int nout = 0;
+
+	pthread_mutex_lock(&p->mu);
+	int old = atomic_exchange(&p->target, n);
+	int nlive = atomic_load(&p->nlive);
+	if (n > nlive) {
+		int want = n - nlive; /* nlive counts connects in flight */
+		p->fill_pending = want > 0 ? want : 0;
+		pthread_cond_broadcast(&p->opener_cond);
+	} else {
+		p->fill_pending = 0;
+		if (out != NULL && replace != NULL)
+			nout = sweep_idle(p, now_ns(), out, replace);
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < nout; i++)
+		retire_finish(p, out[i], replace[i]);
+	free(out);
+	free(replace);
+	if (old != n) {
+		char a[16], b[16];
+		snprintf(a, sizeof(a), "%d", old);
+		snprintf(b, sizeof(b), "%d", n);
+		base_log(BASE_LOG_INFO, "pool_resize", "host", p->cfg.host, "from", a, "to", b,
+			 (char *)NULL);
+	}
+	return n;
+}
+
+static void hist_fold(mcppool_hist_t *h, _Atomic uint64_t *b, _Atomic uint64_t *sum_ns)
+{
+	for (int i = 0; i <= MCPPOOL_HIST_BUCKETS; i++) {
+		uint64_t v = atomic_load_explicit(&b[i], memory_order_relaxed);
+		if (i < MCPPOOL_HIST_BUCKETS)
+			h->buckets[i] += v;
+		else
+			h->overflow += v;
+		h->count += v;
+	}
+	h->sum += (double)atomic_load_explicit(sum_ns, memory_order_relaxed) / 1e9;
+}
+
+void mcppool_stats(mcppool_t *p, mcppool_stats_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (p == NULL)
+		return;
+	for (int i = 0; i < p->cfg.max_size; i++) {
+		int st = atomic_load_explicit(&p->slots[i].state, memory_order_relaxed);
+		if (st >= 0 && st < MCPPOOL_STATE_COUNT)
+			s->states[st]++;
+		if (st != MCPPOOL_DISCONNECTED)
+			s->size++;
+	}
+	s->target_size = atomic_load(&p->target);
+	s->max_size = p->cfg.max_size;
+	s->waiters = atomic_load(&p->nwaiters);
+	s->acquire_timeouts = atomic_load(&p->acquire_timeouts);
+	s->acquire_rejected = atomic_load(&p->acquire_rejected);
+	s->connects = atomic_load(&p->connects);
+	s->connect_failures = atomic_load(&p->connect_failures);
+	s->validations_failed = atomic_load(&p->validations_failed);
+	s->retired_lifetime = atomic_load(&p->retired_lifetime);
+	s->retired_idle = atomic_load(&p->retired_idle);
+	s->broken = atomic_load(&p->broken);
+	s->leaks_reported = atomic_load(&p->leaks_reported);
+	s->breaker = (mcppool_breaker_t)atomic_load(&p->breaker);
+	for (int i = 0; i < NSTRIPES; i++) {
+		hist_fold(&s->wait, p->stripes[i].wait, &p->stripes[i].wait_sum_ns);
+		hist_fold(&s->request, p->stripes[i].req, &p->stripes[i].req_sum_ns);
+	}
+	s->acquires = s->wait.count;
+}
+
+const char *mcppool_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case MCPPOOL_EINVAL:
+		return "invalid argument";
+	case MCPPOOL_ENOMEM:
+		return "out of memory";
+	case MCPPOOL_ETIMEDOUT:
+		return "no connection free before the deadline";
+	case MCPPOOL_EBREAKER:
+		return "circuit breaker open: device considered down";
+	case MCPPOOL_ECLOSED:
+		return "pool is shutting down";
+	case MCPPOOL_ESYS:
+		return "system call failed";
+	}
+	return "unknown mcppool error";
+}
+
+const char *mcppool_state_name(mcppool_state_t s)
+{
+	static const char *const names[MCPPOOL_STATE_COUNT] = {
+		"disconnected", "connecting", "idle", "in_use", "broken", "closing",
+	};
+	if ((int)s < 0 || s >= MCPPOOL_STATE_COUNT)
+		return "unknown";
+	return names[s];
+}
+
+const char *mcppool_breaker_name(mcppool_breaker_t b) { return breaker_name((int)b); }
