@@ -625,3 +625,103 @@ cJSON *ks_scale_from(const ks_rtype_t *rt, const cJSON *obj)
 	(void)rt;
 	return s;
 }
+
+/* ---- strict field validation ------------------------------------------- */
+
+static const struct {
+	const char *kind; /* "" = every kind; "metadata" for ObjectMeta */
+	const char *group;
+	const char *where;
+	const char *keys;
+} FIELDS[] = {
+	{"", "*", "", "apiVersion,kind,metadata"},
+	{"metadata", "*", "metadata",
+	 "name,generateName,namespace,selfLink,uid,resourceVersion,generation,creationTimestamp,"
+	 "deletionTimestamp,deletionGracePeriodSeconds,labels,annotations,ownerReferences,finalizers,"
+	 "managedFields"},
+	{"Namespace", "", "", "spec,status"},
+	{"ConfigMap", "", "", "data,binaryData,immutable"},
+	{"Secret", "", "", "data,stringData,type,immutable"},
+	{"Pod", "", "", "spec,status"},
+	{"Service", "", "", "spec,status"},
+	{"Service", "", "spec",
+	 "ports,selector,clusterIP,clusterIPs,type,externalIPs,sessionAffinity,loadBalancerIP,"
+	 "loadBalancerSourceRanges,externalName,externalTrafficPolicy,healthCheckNodePort,"
+	 "publishNotReadyAddresses,sessionAffinityConfig,ipFamilies,ipFamilyPolicy,"
+	 "allocateLoadBalancerNodePorts,loadBalancerClass,internalTrafficPolicy,trafficDistribution"},
+	{"Endpoints", "", "", "subsets"},
+	{"Event", "",
+	 "", "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,"
+	     "series,action,related,reportingComponent,reportingInstance"},
+	{"Event", "events.k8s.io", "",
+	 "eventTime,series,reportingController,reportingInstance,action,reason,regarding,related,note,"
+	 "type,deprecatedSource,deprecatedFirstTimestamp,deprecatedLastTimestamp,deprecatedCount"},
+	{"ServiceAccount", "", "", "secrets,imagePullSecrets,automountServiceAccountToken"},
+	{"Deployment", "apps", "", "spec,status"},
+	{"Deployment", "apps", "spec",
+	 "replicas,selector,template,strategy,minReadySeconds,revisionHistoryLimit,paused,"
+	 "progressDeadlineSeconds"},
+	{"ReplicaSet", "apps", "", "spec,status"},
+	{"ReplicaSet", "apps", "spec", "replicas,selector,template,minReadySeconds"},
+	{"Lease", "coordination.k8s.io", "", "spec"},
+	{"Role", "rbac.authorization.k8s.io", "", "rules"},
+	{"ClusterRole", "rbac.authorization.k8s.io", "", "rules,aggregationRule"},
+	{"RoleBinding", "rbac.authorization.k8s.io", "", "subjects,roleRef"},
+	{"ClusterRoleBinding", "rbac.authorization.k8s.io", "", "subjects,roleRef"},
+};
+
+static bool in_csv(const char *csv, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = csv; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && strncmp(p, w, n) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+/* Checks obj's node at `where` against every matching allow-list. */
+static int check_level(const ks_rtype_t *rt, const cJSON *node, const char *where, ks_err_t *e)
+{
+	const cJSON *it;
+	bool any = false;
+	for (size_t i = 0; i < sizeof(FIELDS) / sizeof(FIELDS[0]); i++)
+		any = any || (strcmp(FIELDS[i].where, where) == 0 &&
+			      (!FIELDS[i].kind[0] || strcmp(FIELDS[i].kind, "metadata") == 0 ||
+			       (strcmp(FIELDS[i].kind, rt->kind) == 0 &&
+				strcmp(FIELDS[i].group, rt->group) == 0)));
+	if (!any || !cJSON_IsObject(node))
+		return 0;
+	cJSON_ArrayForEach(it, node)
+	{
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(FIELDS) / sizeof(FIELDS[0]) && !ok; i++) {
+			if (strcmp(FIELDS[i].where, where) != 0)
+				continue;
+			bool applies = !FIELDS[i].kind[0] || strcmp(FIELDS[i].kind, "metadata") == 0 ||
+				       (strcmp(FIELDS[i].kind, rt->kind) == 0 &&
+					strcmp(FIELDS[i].group, rt->group) == 0);
+			ok = applies && in_csv(FIELDS[i].keys, it->string);
+		}
+		if (!ok)
+			return ks_err_set(e, 400, "BadRequest",
+					  "%s in version \"%s\" cannot be handled as a %s: strict decoding "
+					  "error: unknown field \"%s%s%s\"",
+					  rt->kind, rt->version, rt->kind, where, *where ? "." : "",
+					  it->string);
+	}
+	return 0;
+}
+
+int ks_check_fields(const ks_rtype_t *rt, const cJSON *obj, ks_err_t *e)
+{
+	int rc = check_level(rt, obj, "", e);
+	if (rc == 0)
+		rc = check_level(rt, cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "metadata", e);
+	if (rc == 0)
+		rc = check_level(rt, cJSON_GetObjectItemCaseSensitive(obj, "spec"), "spec", e);
+	return rc;
+}

@@ -64,6 +64,12 @@ cJSON *ks_discovery_resources(const char *group, const char *version); /* NULL i
 int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(void *),
 	       void *ud, ks_err_t *e);
 
+/* Strict field validation (fieldValidation=Strict): rejects fields the kind
+ * does not have at the top level, in metadata, and in the specs of
+ * Deployments, ReplicaSets and Services, with a 400 "strict decoding error"
+ * as kube-apiserver words it. 0, or -400 with e. */
+int ks_check_fields(const ks_rtype_t *rt, const cJSON *obj, ks_err_t *e);
+
 /* Converts between events.k8s.io/v1 and the stored core/v1 form (in place). */
 void ks_event_to_core(cJSON *ev);
 void ks_event_from_core(cJSON *ev);

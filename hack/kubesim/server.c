@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "kubeapi/kubeapi.h"
+#include "openapi.h"
 
 #define BODY_MAX (3u << 20) /* kube-apiserver's request size limit */
 #define MAX_SEGS 10
@@ -167,10 +168,13 @@ static bool wants_table(struct MHD_Connection *c)
 	return a && strstr(a, "as=Table") != NULL;
 }
 
+/* dryRun=All and fieldValidation=Strict as write flags. */
 static unsigned dry_flag(struct MHD_Connection *c)
 {
 	const char *d = qarg(c, "dryRun");
-	return d && strcmp(d, "All") == 0 ? KS_W_DRYRUN : 0;
+	const char *v = qarg(c, "fieldValidation");
+	unsigned f = d && strcmp(d, "All") == 0 ? KS_W_DRYRUN : 0;
+	return f | (v && strcmp(v, "Strict") == 0 ? KS_W_STRICT : 0);
 }
 
 static cJSON *parse_body(req_t *rq, ks_err_t *e)
@@ -774,7 +778,25 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		return send_status(c, 401, "Unauthorized", "Unauthorized", 0);
 	if (rq->too_big)
 		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large", 0);
+	const char *ctype = header(c, "Content-Type");
+	if (rq->body.len && ctype && strcmp(method, "PATCH") != 0 &&
+	    strncmp(ctype, "application/json", 16) != 0) {
+		/* Protobuf (and YAML) bodies: client-go falls back to JSON on 415. */
+		char msg[256];
+		snprintf(msg, sizeof(msg),
+			 "the body of the request was in an unknown format - accepted media types "
+			 "include: application/json (got %.100s)",
+			 ctype);
+		return send_status(c, 415, "UnsupportedMediaType", msg, 0);
+	}
 
+	if (strcmp(url, "/openapi/v3") == 0 || strcmp(url, "/openapi/v3/") == 0)
+		return send_json(c, 200, ks_openapi_root());
+	if (strncmp(url, "/openapi/v3/", 12) == 0) {
+		cJSON *doc = ks_openapi_gv(url + 12);
+		return doc ? send_json(c, 200, doc)
+			   : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	}
 	snprintf(path, sizeof(path), "%s", url);
 	n = split(path, seg, MAX_SEGS + 2);
 	if (n < 0)

@@ -471,6 +471,8 @@ static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, c
 			cJSON_AddStringToObject(meta, "name", nm);
 		}
 	}
+	if ((flags & KS_W_STRICT) && (rc = ks_check_fields(rt, obj, e)) != 0)
+		goto fail;
 	rc = ks_prepare(srt, obj, NULL, alloc_ip, st, e);
 	if (rc)
 		goto fail;
@@ -591,6 +593,10 @@ static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON 
 	} else {
 		if ((flags & KS_W_MAIN) && (srt->flags & KS_RT_STATUS))
 			copy_field(obj, old, "status");
+		if ((flags & KS_W_STRICT) && (rc = ks_check_fields(srt, obj, e)) != 0) {
+			cJSON_Delete(obj);
+			return rc;
+		}
 		set_str(meta, "name", t->v[i].name);
 		if (srt->namespaced)
 			set_str(meta, "namespace", t->v[i].ns);

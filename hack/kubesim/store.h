@@ -35,6 +35,7 @@ typedef enum { KS_EV_ADDED, KS_EV_MODIFIED, KS_EV_DELETED, KS_EV_RESYNC } ks_ev_
 #define KS_W_STATUS 0x04 /* /status write: only status changes */
 #define KS_DEL_ORPHAN 0x08 /* do not delete dependents (ownerReferences) */
 #define KS_DEL_FORCE 0x10  /* remove now even for graceful types */
+#define KS_W_STRICT 0x20   /* unknown fields are an error (fieldValidation=Strict) */
 
 /* Creates an empty store keeping at most history_max events (>= 16).
  * Returns NULL on allocation failure. */

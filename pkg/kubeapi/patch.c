@@ -191,6 +191,19 @@ static cJSON *pointer_detach(cJSON *root, const char *ptr, int *rc)
 	return NULL;
 }
 
+/* Inserts item at idx (< size) by moving the tail: cJSON_InsertItemInArray
+ * of some cJSON releases refuses parsed arrays. */
+static void array_insert(cJSON *arr, size_t idx, cJSON *item)
+{
+	cJSON *tail = cJSON_CreateArray();
+	while ((size_t)cJSON_GetArraySize(arr) > idx)
+		cJSON_AddItemToArray(tail, cJSON_DetachItemFromArray(arr, (int)idx));
+	cJSON_AddItemToArray(arr, item);
+	while (tail->child)
+		cJSON_AddItemToArray(arr, cJSON_DetachItemViaPointer(tail, tail->child));
+	cJSON_Delete(tail);
+}
+
 /* Adds value (ownership taken on success) at ptr; "" replaces the root. */
 static int pointer_add(cJSON **root, const char *ptr, cJSON *value)
 {
@@ -220,7 +233,7 @@ static int pointer_add(cJSON **root, const char *ptr, cJSON *value)
 		if (idx == n)
 			cJSON_AddItemToArray(parent, value);
 		else
-			cJSON_InsertItemInArray(parent, (int)idx, value);
+			array_insert(parent, idx, value);
 		return 0;
 	}
 	return KUBEAPI_ENOPATH;
