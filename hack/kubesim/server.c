@@ -23,8 +23,8 @@ struct ks_server {
 	struct MHD_Daemon *admin;
 	ks_server_config_t cfg;
 	char server_addr[64];
-	ks_log_fn log_fn;
-	void *log_ud;
+	ks_podlogs_t *podlogs;
+	ks_podmetrics_t *podmetrics;
 	int port, admin_port;
 };
 
@@ -391,6 +391,70 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	return rc;
 }
 
+/* ---- pods/log (issue 5) ----------------------------------------------------- */
+
+static ssize_t log_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	ssize_t n = ks_logstream_read(cls, buf, max);
+	return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void log_free(void *cls) { ks_logstream_close(cls); }
+
+static long qlong(struct MHD_Connection *c, const char *key, long dflt)
+{
+	const char *v = qarg(c, key);
+	char *end;
+	if (!v)
+		return dflt;
+	long n = strtol(v, &end, 10);
+	return *end || n < 0 ? dflt : n;
+}
+
+static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
+			      const char *ns, const char *name)
+{
+	ks_err_t e;
+	if (!s->podlogs) {
+		ks_err_set(&e, 400, "BadRequest", "pod \"%s\": kubesim runs no containers", name);
+		return send_err(c, &e, rt, name);
+	}
+	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1), qlong(c, "limitBytes", 0),
+			    qbool(c, "follow"), qbool(c, "previous")};
+	ks_logstream_t *ls = ks_logstream_open(s->podlogs, ns, name, &req, &e);
+	if (!ls)
+		return send_err(c, &e, rt, name);
+	struct MHD_Response *r =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, log_reader, ls, log_free);
+	if (!r) {
+		ks_logstream_close(ls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	enum MHD_Result rc = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* metrics.k8s.io/v1beta1[/namespaces/NS]/pods[/NAME] */
+static enum MHD_Result do_metrics(ks_server_t *s, struct MHD_Connection *c, char **seg, int nseg)
+{
+	ks_err_t e;
+	const char *ns = NULL;
+	if (nseg >= 2 && strcmp(seg[0], "namespaces") == 0) {
+		ns = seg[1];
+		seg += 2;
+		nseg -= 2;
+	}
+	if (nseg < 1 || nseg > 2)
+		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	cJSON *o = ks_podmetrics_get(s->podmetrics, ns, seg[0], nseg == 2 ? seg[1] : NULL,
+				     qarg(c, "labelSelector"), &e);
+	return o ? send_json(c, 200, o) : send_err(c, &e, NULL, NULL);
+}
+
 /* ---- patch ---------------------------------------------------------------- */
 
 typedef enum { P_JSON, P_MERGE, P_STRATEGIC } ptype_t;
@@ -558,38 +622,8 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			return do_watch(s, c, rt, ns, name);
 		if (!name)
 			return do_list(s, c, rt, ns);
-		if (sub && strcmp(sub, "log") == 0) {
-			rc = ks_store_get(s->cfg.store, rt, ns, name, &out, &e);
-			if (rc)
-				return send_err(c, &e, rt, name);
-			const char *ctr = qarg(c, "container");
-			if (!ctr)
-				ctr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-					cJSON_GetArrayItem(kubeapi_get_path(out, "spec.containers"), 0), "name"));
-			char ctrbuf[256];
-			snprintf(ctrbuf, sizeof(ctrbuf), "%s", ctr ? ctr : "");
-			cJSON_Delete(out);
-			long tail = -1;
-			const char *tl = qarg(c, "tailLines");
-			if (tl) {
-				char *end;
-				tail = strtol(tl, &end, 10);
-				if (*end || tail < 0)
-					tail = -1;
-			}
-			char *text = NULL;
-			if (s->log_fn) {
-				text = s->log_fn(s->log_ud, ns, name, ctrbuf, tail, &e);
-			} else {
-				ks_err_set(&e, 400, "BadRequest",
-					   "container \"%s\" in pod \"%s\" is waiting to start: kubesim "
-					   "runs no containers",
-					   ctrbuf, name);
-			}
-			if (!text)
-				return send_err(c, &e, rt, name);
-			return send_text(c, 200, "text/plain", text, 0);
-		}
+		if (sub && strcmp(sub, "log") == 0)
+			return do_log(s, c, rt, ns, name);
 		rc = ks_store_get(s->cfg.store, rt, ns, name, &out, &e);
 		if (rc)
 			return send_err(c, &e, rt, name);
@@ -811,8 +845,22 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq);
 	}
 	if (n >= 1 && strcmp(seg[0], "apis") == 0) {
-		if (n == 1)
-			return send_json(c, 200, ks_discovery_groups());
+		if (n == 1) {
+			cJSON *gl = ks_discovery_groups();
+			if (s->podmetrics)
+				cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(gl, "groups"),
+						     ks_podmetrics_group());
+			return send_json(c, 200, gl);
+		}
+		if (s->podmetrics && strcmp(seg[1], "metrics.k8s.io") == 0) {
+			if (n == 2)
+				return send_json(c, 200, ks_podmetrics_group());
+			if (strcmp(seg[2], "v1beta1") != 0)
+				return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			if (n == 3)
+				return send_json(c, 200, ks_podmetrics_resources());
+			return do_metrics(s, c, seg + 3, n - 3);
+		}
 		if (n == 2) {
 			cJSON *g = ks_discovery_group(seg[1]);
 			return g ? send_json(c, 200, g)
@@ -1026,11 +1074,9 @@ fail:
 int ks_server_port(const ks_server_t *s) { return s->port; }
 int ks_server_admin_port(const ks_server_t *s) { return s->admin_port; }
 
-void ks_server_set_log_fn(ks_server_t *s, ks_log_fn fn, void *ud)
-{
-	s->log_fn = fn;
-	s->log_ud = ud;
-}
+void ks_server_set_podlogs(ks_server_t *s, ks_podlogs_t *pl) { s->podlogs = pl; }
+
+void ks_server_set_podmetrics(ks_server_t *s, ks_podmetrics_t *m) { s->podmetrics = m; }
 
 void ks_server_stop(ks_server_t *s)
 {
