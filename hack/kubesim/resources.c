@@ -439,6 +439,9 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 {
 	cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(obj, "stringData");
 	cJSON *kv;
+	const char *ty = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "type"));
+	if (ty && !*ty)
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "type");
 	def_str(obj, "type", "Opaque");
 	if (sd) {
 		cJSON *data = obj_child(obj, "data");

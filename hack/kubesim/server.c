@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "kubeapi/kubeapi.h"
 #include "openapi.h"
+#include "proto.h"
 
 #define BODY_MAX (3u << 20) /* kube-apiserver's request size limit */
 #define MAX_SEGS 10
@@ -177,13 +178,22 @@ static unsigned dry_flag(struct MHD_Connection *c)
 	return f | (v && strcmp(v, "Strict") == 0 ? KS_W_STRICT : 0);
 }
 
-static cJSON *parse_body(req_t *rq, ks_err_t *e)
+static bool is_protobuf(const char *ctype)
+{
+	return ctype && strncmp(ctype, "application/vnd.kubernetes.protobuf", 35) == 0;
+}
+
+/* The body as JSON: JSON as is, protobuf (typed kubectl clients) decoded
+ * for the kinds proto.c knows. */
+static cJSON *parse_body(struct MHD_Connection *c, req_t *rq, const ks_rtype_t *rt, ks_err_t *e)
 {
 	cJSON *j;
 	if (!rq->body.len) {
 		ks_err_set(e, 400, "BadRequest", "the request body is empty");
 		return NULL;
 	}
+	if (is_protobuf(header(c, "Content-Type")))
+		return ks_proto_decode(rt, (const uint8_t *)rq->body.data, rq->body.len, e);
 	j = cJSON_ParseWithLength(rq->body.data, rq->body.len);
 	if (!j)
 		ks_err_set(e, 400, "BadRequest", "the request body is not valid JSON");
@@ -613,7 +623,7 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		if (name)
 			return send_status(c, 405, "MethodNotAllowed",
 					   "the server does not allow this method on the requested resource", 0);
-		cJSON *body = parse_body(rq, &e);
+		cJSON *body = parse_body(c, rq, rt, &e);
 		if (!body)
 			return send_err(c, &e, rt, NULL);
 		rc = ks_store_create(s->cfg.store, rt, ns, body, dry_flag(c), &out, &e);
@@ -632,7 +642,7 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		flags |= sub && strcmp(sub, "status") == 0 ? KS_W_STATUS : KS_W_MAIN;
 		if (scale)
 			flags = (flags & ~(unsigned)KS_W_STATUS) | KS_W_MAIN;
-		cJSON *body = parse_body(rq, &e);
+		cJSON *body = parse_body(c, rq, rt, &e);
 		if (!body)
 			return send_err(c, &e, rt, name);
 		if (strcmp(method, "PUT") == 0) {
@@ -780,8 +790,7 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large", 0);
 	const char *ctype = header(c, "Content-Type");
 	if (rq->body.len && ctype && strcmp(method, "PATCH") != 0 &&
-	    strncmp(ctype, "application/json", 16) != 0) {
-		/* Protobuf (and YAML) bodies: client-go falls back to JSON on 415. */
+	    strncmp(ctype, "application/json", 16) != 0 && !is_protobuf(ctype)) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
 			 "the body of the request was in an unknown format - accepted media types "
