@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct ks_server {
 	struct MHD_Daemon *admin;
 	ks_server_config_t cfg;
 	char server_addr[64];
+	pthread_mutex_t log_mu; /* guards log_fn/log_ud, set while serving */
 	ks_log_fn log_fn;
 	void *log_ud;
 	int port, admin_port;
@@ -588,8 +590,12 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 					tail = -1;
 			}
 			char *text = NULL;
-			if (s->log_fn) {
-				text = s->log_fn(s->log_ud, ns, name, ctrbuf, tail, &e);
+			pthread_mutex_lock(&s->log_mu);
+			ks_log_fn lfn = s->log_fn;
+			void *lud = s->log_ud;
+			pthread_mutex_unlock(&s->log_mu);
+			if (lfn) {
+				text = lfn(lud, ns, name, ctrbuf, tail, &e);
 			} else {
 				ks_err_set(&e, 400, "BadRequest",
 					   "container \"%s\" in pod \"%s\" is waiting to start: kubesim "
@@ -757,6 +763,30 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			   "the server does not allow this method on the requested resource", 0);
 }
 
+/* SelfSubjectAccessReview: RBAC is not enforced, so every review is
+ * allowed (kubectl auth can-i, controllers checking their rights). */
+static enum MHD_Result access_review(struct MHD_Connection *c, req_t *rq, const char *user)
+{
+	cJSON *body = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
+	if (!cJSON_IsObject(body)) {
+		/* kubectl sends protobuf here; the answer does not depend on the
+		 * question, so answer in JSON without decoding it. */
+		cJSON_Delete(body);
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "kind", "SelfSubjectAccessReview");
+		cJSON_AddStringToObject(body, "apiVersion", "authorization.k8s.io/v1");
+		cJSON_AddObjectToObject(body, "metadata");
+		cJSON_AddObjectToObject(body, "spec");
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+	cJSON *st = cJSON_AddObjectToObject(body, "status");
+	cJSON_AddBoolToObject(st, "allowed", true);
+	char reason[400];
+	snprintf(reason, sizeof(reason), "kubesim does not enforce RBAC (user %s)", user);
+	cJSON_AddStringToObject(st, "reason", reason);
+	return send_json(c, 201, body);
+}
+
 static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const char *url,
 			     const char *method, req_t *rq)
 {
@@ -832,6 +862,9 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			return r ? send_json(c, 200, r)
 				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		}
+		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 && strcmp(seg[2], "v1") == 0 &&
+		    strcmp(seg[3], "selfsubjectaccessreviews") == 0 && strcmp(method, "POST") == 0)
+			return access_review(c, rq, user);
 		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq);
 	}
 	return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
@@ -974,6 +1007,7 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		return NULL;
 	}
 	s->cfg = *cfg;
+	pthread_mutex_init(&s->log_mu, NULL);
 	if (s->cfg.bookmark_ms <= 0)
 		s->cfg.bookmark_ms = 10000;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -1037,8 +1071,10 @@ int ks_server_admin_port(const ks_server_t *s) { return s->admin_port; }
 
 void ks_server_set_log_fn(ks_server_t *s, ks_log_fn fn, void *ud)
 {
+	pthread_mutex_lock(&s->log_mu);
 	s->log_fn = fn;
 	s->log_ud = ud;
+	pthread_mutex_unlock(&s->log_mu);
 }
 
 void ks_server_stop(ks_server_t *s)
@@ -1051,5 +1087,6 @@ void ks_server_stop(ks_server_t *s)
 		MHD_stop_daemon(s->admin);
 	if (s->api)
 		MHD_stop_daemon(s->api);
+	pthread_mutex_destroy(&s->log_mu);
 	free(s);
 }

@@ -725,8 +725,10 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 	bool is_ns = strcmp(ks_rtypes()[rti].kind, "Namespace") == 0;
 	cJSON *obj = tab_remove(t, at);
 
-	snprintf(uid, sizeof(uid), "%s", cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.uid")) ?: "");
-	snprintf(nsname, sizeof(nsname), "%s", cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.name")) ?: "");
+	const char *ouid = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.uid"));
+	const char *oname = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.name"));
+	snprintf(uid, sizeof(uid), "%s", ouid ? ouid : "");
+	snprintf(nsname, sizeof(nsname), "%s", oname ? oname : "");
 	st->rv++;
 	fmt_rv(st->rv, buf, sizeof(buf));
 	cJSON *last = cJSON_Duplicate(obj, 1);

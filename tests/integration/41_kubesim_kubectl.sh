@@ -204,6 +204,8 @@ k run gp -n gen --image=busybox --command -- sleep 1 >/dev/null || fail "kubectl
 if k create role r -n gen --verb=get --resource=pods >"$TMP/out" 2>&1; then fail "protobuf Role accepted"; fi
 grep -q UnsupportedMediaType "$TMP/out" || { cat "$TMP/out"; fail "unsupported protobuf kind message"; }
 
+[ "$(k auth can-i patch deployments -n demo)" = yes ] || fail "kubectl auth can-i"
+
 # Server-side dry run stores nothing.
 k create configmap dry -n demo --from-literal=a=b --dry-run=client -o yaml >"$TMP/dry.yaml"
 k apply --dry-run=server -f "$TMP/dry.yaml" >/dev/null || fail "dry-run=server apply"
