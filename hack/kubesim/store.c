@@ -18,6 +18,8 @@
 #define KS_MAX_SUBS 32
 #define KS_MAX_CASCADE 8
 #define KS_SNAPSHOT_MAX (512u << 20)
+/* Internal write flag: this write sets deletionTimestamp (graceful delete). */
+#define W_MARK_DELETE 0x1000
 
 typedef struct {
 	char *ns; /* "" for cluster-scoped */
@@ -608,8 +610,10 @@ static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON 
 		meta = meta_of(obj);
 		copy_field(meta, ometa, "uid");
 		copy_field(meta, ometa, "creationTimestamp");
-		copy_field(meta, ometa, "deletionTimestamp");
-		copy_field(meta, ometa, "deletionGracePeriodSeconds");
+		if (!(flags & W_MARK_DELETE)) {
+			copy_field(meta, ometa, "deletionTimestamp");
+			copy_field(meta, ometa, "deletionGracePeriodSeconds");
+		}
 		cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
 		copy_field(meta, ometa, "generation");
 		if ((srt->flags & KS_RT_GENERATION) && spec_changed(obj, old)) {
@@ -799,7 +803,7 @@ int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 			/* Keep the graceful object in place: no finalizer check. */
 			bool g = t->graceful;
 			t->graceful = true;
-			rc = locked_replace(st, rt, i, copy, 0, out, e);
+			rc = locked_replace(st, rt, i, copy, W_MARK_DELETE, out, e);
 			t->graceful = g;
 		}
 		goto out;
