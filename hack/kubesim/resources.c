@@ -38,7 +38,7 @@ static const ks_rtype_t RT[] = {
 #define NRT (sizeof(RT) / sizeof(RT[0]))
 
 static const char *GROUPS[] = {"apps", "events.k8s.io", "coordination.k8s.io",
-			       "rbac.authorization.k8s.io"};
+			       "rbac.authorization.k8s.io", "authorization.k8s.io"};
 
 int ks_err_set(ks_err_t *e, int code, const char *reason, const char *fmt, ...)
 {
@@ -177,6 +177,18 @@ cJSON *ks_discovery_resources(const char *group, const char *version)
 
 	if (strcmp(version, "v1") != 0)
 		return NULL;
+	if (strcmp(group, "authorization.k8s.io") == 0) {
+		/* Served by the HTTP layer: every user may do everything. */
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "kind", "APIResourceList");
+		cJSON_AddStringToObject(o, "apiVersion", "v1");
+		cJSON_AddStringToObject(o, "groupVersion", "authorization.k8s.io/v1");
+		list = cJSON_AddArrayToObject(o, "resources");
+		cJSON_AddItemToArray(list, res_entry("selfsubjectaccessreviews", "selfsubjectaccessreview",
+						     false, "SelfSubjectAccessReview", "create", NULL,
+						     NULL));
+		return o;
+	}
 	for (size_t i = 0; i < NRT && !any; i++)
 		any = strcmp(RT[i].group, group) == 0;
 	if (!any)
@@ -325,8 +337,8 @@ static int prepare_deployment(const ks_rtype_t *rt, cJSON *obj, ks_err_t *e)
 		def_num(spec, "progressDeadlineSeconds", 600);
 		cJSON *st = obj_child(spec, "strategy");
 		def_str(st, "type", "RollingUpdate");
-		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type")) ?: "",
-			   "RollingUpdate") == 0) {
+		const char *stype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type"));
+		if (stype && strcmp(stype, "RollingUpdate") == 0) {
 			cJSON *ru = obj_child(st, "rollingUpdate");
 			def_str(ru, "maxUnavailable", "25%");
 			def_str(ru, "maxSurge", "25%");
@@ -443,6 +455,9 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 {
 	cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(obj, "stringData");
 	cJSON *kv;
+	const char *ty = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "type"));
+	if (ty && !*ty)
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "type");
 	def_str(obj, "type", "Opaque");
 	if (sd) {
 		cJSON *data = obj_child(obj, "data");

@@ -18,6 +18,8 @@
 #define KS_MAX_SUBS 32
 #define KS_MAX_CASCADE 8
 #define KS_SNAPSHOT_MAX (512u << 20)
+/* Internal write flag: this write sets deletionTimestamp (graceful delete). */
+#define W_MARK_DELETE 0x1000
 
 typedef struct {
 	char *ns; /* "" for cluster-scoped */
@@ -566,10 +568,6 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 
 /* Writes `obj` (owned) over entry i of table rti; the common tail of update,
  * mutate and finalizer removal. */
-/* Internal write flag: a graceful delete marks the object (the deletion
- * fields come from the new object instead of being kept from the old). */
-#define W_MARK_DELETE 0x4000u
-
 static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON *obj,
 			  unsigned flags, cJSON **out, ks_err_t *e)
 {
@@ -745,8 +743,10 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 	bool is_ns = strcmp(ks_rtypes()[rti].kind, "Namespace") == 0;
 	cJSON *obj = tab_remove(t, at);
 
-	snprintf(uid, sizeof(uid), "%s", cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.uid")) ?: "");
-	snprintf(nsname, sizeof(nsname), "%s", cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.name")) ?: "");
+	const char *ouid = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.uid"));
+	const char *oname = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.name"));
+	snprintf(uid, sizeof(uid), "%s", ouid ? ouid : "");
+	snprintf(nsname, sizeof(nsname), "%s", oname ? oname : "");
 	st->rv++;
 	fmt_rv(st->rv, buf, sizeof(buf));
 	cJSON *last = cJSON_Duplicate(obj, 1);
