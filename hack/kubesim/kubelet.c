@@ -220,11 +220,12 @@ static void add_service_env(ks_kubelet_t *k, pod_t *p, ks_env_t *env)
 			const char *proto = jstr(pt, "protocol") ?: "TCP";
 			char lproto[8], pv[16];
 			ks_fmt(pv, sizeof(pv), "%d", port);
-			for (size_t i = 0; i < sizeof(lproto); i++)
+			size_t i = 0;
+			for (; proto[i] && i + 1 < sizeof(lproto); i++)
 				lproto[i] =
 				        (char)(proto[i] >= 'A' && proto[i] <= 'Z' ? proto[i] + 32
 				                                                  : proto[i]);
-			lproto[sizeof(lproto) - 1] = '\0';
+			lproto[i] = '\0';
 			if (first) {
 				ks_fmt(key, sizeof(key), "%s_SERVICE_PORT", name);
 				ks_env_set(env, key, pv);
