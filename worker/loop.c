@@ -26,6 +26,7 @@
 #define DRAIN_TICK_MS  10
 #define DRAIN_QUIET_NS 50000000LL /* a draining client this quiet is closed */
 #define LINGER_NS      2000000000LL
+#define AGE_SLACK_NS   1000000000LL /* --max-client-age: close busy clients this late */
 
 typedef struct client {
 	int fd;
@@ -528,10 +529,13 @@ static void tick(loop_t *l)
 	int64_t now = l->now;
 	worker_t *w = l->w;
 	int64_t age_ns = w->o->max_client_age_ms * 1000000;
-	/* Past half the grace, busy clients are retired too: the rest of it
-	 * is for their answers and for them to close. */
-	bool drain_all = l->draining &&
-	                 now >= l->drain_start_ns + (l->drain_deadline_ns - l->drain_start_ns) / 2;
+	/* Draining: a client is closed between its requests once it has been
+	 * quiet a moment; past a quarter of the grace a gap is enough; past
+	 * half of it busy clients go too (their answers and their close get
+	 * the rest). */
+	int64_t grace = l->drain_deadline_ns - l->drain_start_ns;
+	bool any_gap = l->draining && now >= l->drain_start_ns + grace / 4;
+	bool drain_all = l->draining && now >= l->drain_start_ns + grace / 2;
 
 	for (client_t *c = l->clients, *next; c; c = next) {
 		next = c->next;
@@ -547,13 +551,19 @@ static void tick(loop_t *l)
 			 * half-read, and quiet for a moment. A request it sends as
 			 * the FIN crosses is not read; it sees the close with that
 			 * request unanswered and sends it again elsewhere. */
-			bool idle = c->inflight == 0 && c->out.len == 0 && c->inlen == 0 &&
-			            now - c->last_rx_ns >= DRAIN_QUIET_NS;
-			if (idle || drain_all)
+			bool gap = c->inflight == 0 && c->out.len == 0 && c->inlen == 0;
+			if ((gap && (any_gap || now - c->last_rx_ns >= DRAIN_QUIET_NS)) ||
+			    drain_all)
 				client_retire(l, c);
 		} else if (age_ns > 0 && now - c->born_ns >= age_ns) {
-			metrics_count(&w->m, &w->m.clients_retired);
-			client_retire(l, c);
+			/* Same for age: between requests, or at most AGE_SLACK
+			 * late. */
+			bool gap = c->inflight == 0 && c->out.len == 0 && c->inlen == 0 &&
+			           now - c->last_rx_ns >= DRAIN_QUIET_NS;
+			if (gap || now - c->born_ns >= age_ns + AGE_SLACK_NS) {
+				metrics_count(&w->m, &w->m.clients_retired);
+				client_retire(l, c);
+			}
 		}
 	}
 	if (now >= l->next_file_check_ns) {
