@@ -780,7 +780,7 @@ int main(int argc, char **argv)
 	resolve_targets();
 	if (g.neps == 0)
 		base_log(BASE_LOG_WARN, "resolve", "target", g.o.target, "error",
-		         "nothing resolved yet; retrying", NULL);
+		         "nothing resolved yet; retrying", (char *)NULL);
 	for (int i = 0; i < g.o.connections; i++) {
 		g.conns[i].idx = i;
 		g.conns[i].fd = -1;
