@@ -416,11 +416,12 @@ static void dc_begin(fwd_t *f, dconn_t *dc, req_t *r, bool validate)
 static bool start_pooled(fwd_t *f, req_t *r)
 {
 	worker_t *w = f->w;
+	int64_t keepalive = w->o->keepalive_ms * NS_PER_MS;
 	for (int tries = 0; tries <= f->ndcs; tries++) {
 		mcppool_conn_t *pc = NULL;
 		dconn_t *dc;
 		seen_t *s;
-		int64_t now;
+		int64_t now, idle;
 		bool validate = false;
 		int rc = mcppool_acquire(w->pool, 0, "worker", &pc);
 		if (rc == MCPPOOL_ETIMEDOUT)
@@ -438,7 +439,8 @@ static bool start_pooled(fwd_t *f, req_t *r)
 		dc->fd = mcppool_conn_fd(pc);
 		now = base_now_ns();
 		s = seen_slot(f, pc);
-		if (s && s->last_ns > 0 && now - s->last_ns > PEEK_IDLE_NS) {
+		idle = s && s->last_ns > 0 ? now - s->last_ns : 0;
+		if (idle > PEEK_IDLE_NS || (keepalive > 0 && idle > keepalive)) {
 			/* Idle a while: the device may have closed it meanwhile. */
 			char b;
 			ssize_t n = recv(dc->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -449,8 +451,7 @@ static bool start_pooled(fwd_t *f, req_t *r)
 				dc_release(f, dc, MCPPOOL_BROKEN_IO);
 				continue;
 			}
-			validate = w->o->keepalive_ms > 0 &&
-			           now - s->last_ns > w->o->keepalive_ms * NS_PER_MS;
+			validate = keepalive > 0 && idle > keepalive;
 		}
 		dc_begin(f, dc, r, validate);
 		return true;
