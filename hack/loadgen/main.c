@@ -822,7 +822,8 @@ int main(int argc, char **argv)
 		dispatch(now);
 		expire(now);
 		for (int i = 0; i < g.o.connections; i++) {
-			if (g.conns[i].state == C_DOWN && now >= g.conns[i].retry_ns && sending)
+			if (g.conns[i].state == C_DOWN && now >= g.conns[i].retry_ns &&
+			    (sending || g.plen > 0))
 				conn_open(&g.conns[i]);
 		}
 		if (now >= next_resolve) {
