@@ -55,6 +55,7 @@ struct kube_call {
 	bool streaming;
 	int in_dispatch;
 	bool cancelled;
+	bool completing; /* inside its callback: cancel is a no-op */
 	int stream_err;
 	kube_status_t stream_status;
 	char stream_msg[256];
@@ -244,7 +245,7 @@ static void call_unlink(struct kube_call *call)
 
 void kube_call_cancel(kube_call_t *call)
 {
-	if (call == NULL || call->cancelled)
+	if (call == NULL || call->cancelled || call->completing)
 		return;
 	call->cancelled = true;
 	kube_loop_timer_cancel(call->c->loop, call->timer);
@@ -377,6 +378,7 @@ static void complete(struct kube_call *call, kube_result_t *res)
 {
 	call_unlink(call);
 	res->attempts = call->attempts;
+	call->completing = true;
 	call->cb(res, call->arg);
 	kube_result_clear(res);
 	call_free(call);
@@ -588,7 +590,8 @@ static void send_attempt(struct kube_call *call)
 static int start_http(struct kube_call *call)
 {
 	kube_client_t *c = call->c;
-	char auth[8192];
+	char *auth = NULL;
+	size_t auth_len = 0;
 	char ctype[96];
 	char ua[200];
 	const char *hdrs[6];
@@ -599,11 +602,14 @@ static int start_http(struct kube_call *call)
 	hdrs[nh++] = "Accept: application/json";
 	snprintf(ua, sizeof(ua), "User-Agent: %s", c->ua);
 	hdrs[nh++] = ua;
-	if (c->token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-		hdrs[nh++] = auth;
-	} else if (c->basic) {
-		snprintf(auth, sizeof(auth), "Authorization: Basic %s", c->basic);
+	if (c->token || c->basic) {
+		const char *kind = c->token ? "Bearer" : "Basic";
+		const char *cred = c->token ? c->token : c->basic;
+		auth_len = strlen(cred) + 32;
+		auth = malloc(auth_len);
+		if (auth == NULL)
+			return KUBE_ENOMEM;
+		snprintf(auth, auth_len, "Authorization: %s %s", kind, cred);
 		hdrs[nh++] = auth;
 	}
 	if (call->content_type) {
@@ -636,8 +642,11 @@ static int start_http(struct kube_call *call)
 		call->stream_err = 0;
 	}
 	rc = kube_http_start(c->loop, &o, http_done, call, &call->http);
-	/* The Authorization header was copied by libcurl; do not leave it on the stack. */
-	explicit_bzero(auth, sizeof(auth));
+	/* The header list was copied; do not leave the credential lying around. */
+	if (auth) {
+		explicit_bzero(auth, auth_len);
+		free(auth);
+	}
 	return rc;
 }
 

@@ -399,6 +399,15 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 		rc = KUBE_ECONFIG;
 		goto fail;
 	}
+	if (c->insecure && (c->ca_file || c->ca_pem)) {
+		/* kubectl refuses this too: which one was meant? */
+		snprintf(err, errlen,
+			 "kubeconfig: cluster \"%s\": certificate-authority and "
+			 "insecure-skip-tls-verify together are not allowed",
+			 clname);
+		rc = KUBE_ECONFIG;
+		goto fail;
+	}
 	if (uname != NULL) {
 		for (int i = 0; i < nfiles && user == NULL; i++) {
 			user = find_named(&files[i].doc, "users", "user", uname);
