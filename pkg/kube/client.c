@@ -43,6 +43,7 @@ struct kube_call {
 	size_t body_len;
 	const char *content_type;
 	bool idempotent;
+	int64_t timeout_ms;
 	int attempts;
 	int retries;
 	bool auth_retried;
@@ -623,7 +624,7 @@ static int start_http(struct kube_call *call)
 	o.headers = hdrs;
 	o.body = call->body;
 	o.body_len = call->body_len;
-	o.timeout_ms = call->watch ? 0 : c->o.timeout_ms;
+	o.timeout_ms = call->watch ? 0 : call->timeout_ms > 0 ? call->timeout_ms : c->o.timeout_ms;
 	o.max_body = c->o.max_body;
 	o.ca_file = c->ca_file;
 	o.ca_pem = c->ca_pem;
@@ -756,6 +757,7 @@ static struct kube_call *call_new(kube_client_t *c, const kube_req_t *r, bool wa
 	call->cb = cb;
 	call->arg = arg;
 	call->watch = watch;
+	call->timeout_ms = r->timeout_ms;
 	*rc = build_url(c, r, watch, &call->url, &call->path);
 	if (*rc != 0) {
 		free(call);

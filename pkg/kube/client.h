@@ -97,6 +97,7 @@ typedef struct {
 	kube_patch_type_t patch_type;
 	const char *precondition_rv;  /* delete: preconditions.resourceVersion */
 	bool dry_run;		      /* ?dryRun=All */
+	int64_t timeout_ms;	      /* per attempt; 0 = the client's timeout_ms */
 } kube_req_t;
 
 /* Runs once per call. res and what it points to live until return; keep the

@@ -1003,6 +1003,35 @@ static void test_tls_and_tokens(void **state)
 	kube_result_clear(&r);
 	kube_fakeapi_set_token(E->f, NULL);
 	kube_client_free(c);
+	/* client certificates, as files and as PEM data: they load and the
+	 * handshake goes through (the fake does not ask for a client certificate,
+	 * so their verification by a server is not covered here) */
+	cfg = E->cfg;
+	char crt[300], key[300];
+	snprintf(crt, sizeof(crt), "%s/srv.crt", kube_fakeapi_dir(E->f));
+	snprintf(key, sizeof(key), "%s/srv.key", kube_fakeapi_dir(E->f));
+	cfg.cert_file = crt;
+	cfg.key_file = key;
+	c = client_with(&cfg, NULL);
+	assert_int_equal(kube_do_sync(c, &req, &r), 0);
+	kube_result_clear(&r);
+	kube_client_free(c);
+	char cpem[4096], kpem[4096];
+	fp = fopen(crt, "r");
+	size_t cn = fread(cpem, 1, sizeof(cpem), fp);
+	fclose(fp);
+	fp = fopen(key, "r");
+	size_t kn = fread(kpem, 1, sizeof(kpem), fp);
+	fclose(fp);
+	cfg.cert_file = cfg.key_file = NULL;
+	cfg.cert_pem = cpem;
+	cfg.cert_pem_len = cn;
+	cfg.key_pem = kpem;
+	cfg.key_pem_len = kn;
+	c = client_with(&cfg, NULL);
+	assert_int_equal(kube_do_sync(c, &req, &r), 0);
+	kube_result_clear(&r);
+	kube_client_free(c);
 	/* insecure-skip-tls-verify */
 	cfg = E->cfg;
 	cfg.ca_file = NULL;
@@ -1079,6 +1108,18 @@ static void test_timeout_and_ratelimit(void **state)
 	assert_int_equal(kube_do_sync(c, &req, &r), KUBE_ETIMEOUT);
 	assert_int_equal(r.attempts, 2);
 	assert_non_null(strstr(r.errmsg, "/slow/configmaps/s"));
+	/* a per-request timeout overrides the client's */
+	kube_client_free(c);
+	c = client_with(&E->cfg, NULL); /* 30 s default */
+	req.timeout_ms = 300;
+	kube_fakeapi_delay(E->f, "GET", "/slow/configmaps/s", 1500, 6);
+	int64_t t1 = base_now_ms();
+	assert_int_equal(kube_do_sync(c, &req, &r), KUBE_ETIMEOUT);
+	assert_true(base_now_ms() - t1 < 15000);
+	kube_fakeapi_clear_faults(E->f);
+	req.timeout_ms = 0;
+	kube_client_free(c);
+	c = client_with(&E->cfg, short_timeout);
 	/* one slow answer, then a quick one: the retry saves it */
 	kube_fakeapi_delay(E->f, "GET", "/slow/configmaps/s", 1500, 1);
 	assert_int_equal(kube_do_sync(c, &req, &r), 0);
