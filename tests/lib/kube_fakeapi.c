@@ -412,10 +412,13 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 	for (;;) {
 		if (w->poff < w->pending.len) {
 			size_t n = w->pending.len - w->poff;
+			pthread_mutex_lock(&f->mu);
+			size_t chunk = f->chunk;
+			pthread_mutex_unlock(&f->mu);
 			if (n > max)
 				n = max;
-			if (f->chunk && n > f->chunk)
-				n = f->chunk;
+			if (chunk && n > chunk)
+				n = chunk;
 			memcpy(buf, w->pending.data + w->poff, n);
 			w->poff += n;
 			return (ssize_t)n;
@@ -728,7 +731,10 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 		send_raw(c, 404, strdup("404 page not found\n"), "text/plain", -1);
 		return;
 	}
-	if (f->no_events_v1 && strcmp(p.group, "events.k8s.io") == 0) {
+	pthread_mutex_lock(&f->mu);
+	bool no_v1 = f->no_events_v1;
+	pthread_mutex_unlock(&f->mu);
+	if (no_v1 && strcmp(p.group, "events.k8s.io") == 0) {
 		send_raw(c, 404, strdup("404 page not found\n"), "text/plain", -1);
 		return;
 	}
