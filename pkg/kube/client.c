@@ -8,7 +8,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 
 #ifndef MCP_VERSION
 #define MCP_VERSION "dev"
@@ -734,12 +734,8 @@ static int validate(const kube_req_t *r)
 {
 	char err[128];
 	if (r->list) {
-		kube_selector_t *sel = NULL;
-		if (r->list->label_selector &&
-		    kube_selector_parse(r->list->label_selector, &sel, err, sizeof(err)) != 0)
-			return KUBE_EINVAL;
-		kube_selector_free(sel);
-		if (kube_field_selector_validate(r->list->field_selector, err, sizeof(err)) != 0)
+		if (kubeapi_selectors_validate(r->list->label_selector, r->list->field_selector, err,
+					       sizeof(err)) != 0)
 			return KUBE_EINVAL;
 	}
 	switch (r->verb) {

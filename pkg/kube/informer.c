@@ -6,7 +6,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 #include "kube/store.h"
 
 struct kube_informer {
@@ -49,16 +49,12 @@ kube_informer_t *kube_informer_new(kube_client_t *c, const kube_informer_opts_t 
                                    size_t errlen)
 {
 	kube_informer_t *inf;
-	kube_selector_t *sel = NULL;
 
 	if (c == NULL || o == NULL || o->res == NULL) {
 		snprintf(err, errlen, "informer: client and resource are required");
 		return NULL;
 	}
-	if (kube_selector_parse(o->label_selector, &sel, err, errlen) != 0)
-		return NULL;
-	kube_selector_free(sel);
-	if (kube_field_selector_validate(o->field_selector, err, errlen) != 0)
+	if (kubeapi_selectors_validate(o->label_selector, o->field_selector, err, errlen) != 0)
 		return NULL;
 	inf = calloc(1, sizeof(*inf));
 	if (inf == NULL)

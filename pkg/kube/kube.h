@@ -9,7 +9,7 @@
  *                    rate limit, token rotation; /scale, Events, Leases helpers
  *   kube/informer.h  list+watch cache with handlers and resync
  *   kube/watch.h     watch stream decoder (streamed JSON events)
- *   kube/selector.h  label selector parsing and matching
+ *   (label and field selectors: pkg/kubeapi, shared with kubesim)
  *   kube/retry.h     backoff and token-bucket rate limiter (pure, clock injected)
  *   kube/store.h     the informer's local object store
  */

@@ -17,7 +17,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 
 #define MAX_FAULTS 32
 
@@ -89,7 +89,7 @@ typedef struct {
 typedef struct {
 	kube_fakeapi_t *f;
 	char *coll, *ns;
-	kube_selector_t *sel;
+	kubeapi_selector_t *sel;
 	char *field_name;
 	uint64_t pos;
 	int64_t deadline;
@@ -391,7 +391,7 @@ static bool ev_matches(const fwatch_t *w, const fev_t *e)
 		return false;
 	if (w->field_name && strcmp(e->name, w->field_name) != 0)
 		return false;
-	return kube_selector_match(w->sel, e->labels);
+	return kubeapi_selector_matches(w->sel, e->labels);
 }
 
 static size_t first_after(const kube_fakeapi_t *f, uint64_t rv)
@@ -489,7 +489,7 @@ static void watch_free(void *cls)
 	pthread_mutex_lock(&w->f->mu);
 	w->f->watchers--;
 	pthread_mutex_unlock(&w->f->mu);
-	kube_selector_free(w->sel);
+	kubeapi_selector_free(w->sel);
 	base_buf_free(&w->pending);
 	free(w->coll);
 	free(w->ns);
@@ -557,7 +557,7 @@ static void handle_watch(kube_fakeapi_t *f, struct MHD_Connection *c, const fpat
 	w->coll = xstrdup(p->coll);
 	w->ns = xstrdup(p->ns);
 	base_buf_init(&w->pending, 64u << 20);
-	if (kube_selector_parse(arg(c, "labelSelector"), &w->sel, err, sizeof(err)) != 0 ||
+	if (kubeapi_selector_parse(arg(c, "labelSelector"), &w->sel, err, sizeof(err)) != 0 ||
 	    parse_field(arg(c, "fieldSelector"), &w->field_name, &fns) != 0) {
 		free(fns);
 		watch_free(w);
@@ -585,7 +585,7 @@ static void handle_watch(kube_fakeapi_t *f, struct MHD_Connection *c, const fpat
 static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath_t *p)
 {
 	char err[128];
-	kube_selector_t *sel = NULL;
+	kubeapi_selector_t *sel = NULL;
 	char *fname = NULL, *fns = NULL;
 	const char *lim = arg(c, "limit");
 	const char *cont = arg(c, "continue");
@@ -593,12 +593,12 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 	size_t start = 0;
 	uint64_t list_rv;
 
-	if (kube_selector_parse(arg(c, "labelSelector"), &sel, err, sizeof(err)) != 0) {
+	if (kubeapi_selector_parse(arg(c, "labelSelector"), &sel, err, sizeof(err)) != 0) {
 		send_status(c, 400, "BadRequest", err, -1);
 		return;
 	}
 	if (parse_field(arg(c, "fieldSelector"), &fname, &fns) != 0) {
-		kube_selector_free(sel);
+		kubeapi_selector_free(sel);
 		send_status(c, 400, "BadRequest", "unsupported field selector", -1);
 		return;
 	}
@@ -641,7 +641,7 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 		if (fname && strcmp(ob->name, fname) != 0)
 			continue;
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(ob->obj, "metadata");
-		if (!kube_selector_match(sel, md ? cJSON_GetObjectItemCaseSensitive(md, "labels")
+		if (!kubeapi_selector_matches(sel, md ? cJSON_GetObjectItemCaseSensitive(md, "labels")
 		                                 : NULL))
 			continue;
 		if (limit > 0 && n == limit) {
@@ -656,7 +656,7 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 	pthread_mutex_unlock(&f->mu);
 	send_json(c, 200, o);
 out:
-	kube_selector_free(sel);
+	kubeapi_selector_free(sel);
 	free(fname);
 	free(fns);
 }
