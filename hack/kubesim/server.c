@@ -25,7 +25,7 @@ struct ks_server {
 	struct MHD_Daemon *admin;
 	ks_server_config_t cfg;
 	char server_addr[64];
-	pthread_mutex_t log_mu; /* guards log_fn/log_ud, set while serving */
+	pthread_mutex_t log_mu; /* guards log_fn/log_ud and server_addr, set while serving */
 	ks_log_fn log_fn;
 	void *log_ud;
 	int port, admin_port;
@@ -841,8 +841,13 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (n < 0)
 		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 	if (n >= 1 && strcmp(seg[0], "api") == 0) {
-		if (n == 1)
-			return send_json(c, 200, ks_discovery_api_versions(s->server_addr));
+		if (n == 1) {
+			char addr[64];
+			pthread_mutex_lock(&s->log_mu);
+			snprintf(addr, sizeof(addr), "%s", s->server_addr);
+			pthread_mutex_unlock(&s->log_mu);
+			return send_json(c, 200, ks_discovery_api_versions(addr));
+		}
 		if (strcmp(seg[1], "v1") != 0)
 			return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		if (n == 2)
@@ -1036,7 +1041,9 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		goto fail;
 	}
 	s->port = bound_port(s->api);
+	pthread_mutex_lock(&s->log_mu);
 	snprintf(s->server_addr, sizeof(s->server_addr), "%s:%d", cfg->listen_ip, s->port);
+	pthread_mutex_unlock(&s->log_mu);
 	if (cfg->admin_ip) {
 		memset(&aa, 0, sizeof(aa));
 		aa.sin_family = AF_INET;
