@@ -56,6 +56,10 @@ start() { # start [extra flags]: (re)starts kubesim on $ADDR:$PORT
 [ $? -eq 2 ] || fail "an unknown flag must exit 2"
 "$BIN/kubesim" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "a missing --data-dir must exit 2"
+"$BIN/kubesim" --data-dir "$TMP/x" --admin 10.1.2.3:80 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "a non-loopback --admin must exit 2"
+"$BIN/kubesim" --data-dir "$TMP/x" --faults '{"code":999}' --listen 127.5.0.1:1 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "a bad --faults must exit 2"
 
 started=0
 for attempt in 1 2 3 4 5; do
@@ -159,6 +163,17 @@ k scale -n demo deploy/worker --replicas=5 >/dev/null || fail "scale"
 api GET /apis/apps/v1/namespaces/demo/deployments/worker/scale
 [ "$CODE" = 200 ] && [ "$(jget spec.replicas)" = 5 ] && [ "$(jget status.selector)" = app=worker ] ||
 	fail "GET scale ($CODE)"
+SRV=$(jget metadata.resourceVersion)
+api PUT /apis/apps/v1/namespaces/demo/deployments/worker/scale "{\"kind\":\"Scale\",\"apiVersion\":\"autoscaling/v1\",\"metadata\":{\"name\":\"worker\",\"namespace\":\"demo\",\"resourceVersion\":\"$SRV\"},\"spec\":{\"replicas\":6}}"
+[ "$CODE" = 200 ] && [ "$(jget spec.replicas)" = 6 ] || fail "PUT scale ($CODE)"
+api PUT /apis/apps/v1/namespaces/demo/deployments/worker/scale "{\"metadata\":{\"name\":\"worker\",\"resourceVersion\":\"$SRV\"},\"spec\":{\"replicas\":7}}"
+[ "$CODE" = 409 ] || fail "PUT scale with a stale resourceVersion gave $CODE"
+api PATCH /apis/apps/v1/namespaces/demo/deployments/worker/status '{"status":{"readyReplicas":3,"replicas":6},"spec":{"replicas":1}}' application/merge-patch+json
+[ "$CODE" = 200 ] && [ "$(jget status.readyReplicas)" = 3 ] && [ "$(jget spec.replicas)" = 6 ] || fail "PATCH status ($CODE)"
+[ "$(k get deploy -n demo worker -o jsonpath='{.status.readyReplicas}')" = 3 ] || fail "status not stored"
+api PATCH /apis/apps/v1/namespaces/demo/deployments/worker '{"status":{"readyReplicas":0}}' application/merge-patch+json
+[ "$(jget status.readyReplicas)" = 3 ] || fail "a main-resource patch changed status"
+k scale -n demo deploy/worker --replicas=5 >/dev/null || fail "scale back"
 api PATCH /apis/apps/v1/namespaces/demo/deployments/worker/scale '{"spec":{"replicas":-1}}' application/merge-patch+json
 [ "$CODE" = 422 ] || fail "negative replicas via scale gave $CODE, want 422"
 
