@@ -259,7 +259,22 @@ api POST /apis/events.k8s.io/v1/namespaces/demo/events '{"metadata":{"name":"ev1
 [ "$CODE" = 201 ] || fail "create events.k8s.io Event: $CODE"
 api POST /api/v1/namespaces/demo/events '{"metadata":{"name":"ev2"},"involvedObject":{"kind":"ConfigMap","name":"policy","namespace":"demo"},"reason":"PoolResized","message":"pool 8->16","type":"Normal","count":1}'
 [ "$CODE" = 201 ] || fail "create core Event: $CODE"
+cat >"$TMP/ev.yaml" <<'YAML'
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: ev3, namespace: demo}
+eventTime: "2026-01-01T00:00:00.000000Z"
+reportingController: test
+reportingInstance: t
+action: Apply
+reason: AppliedByKubectl
+note: applied with strict validation
+type: Normal
+regarding: {kind: ConfigMap, name: policy, namespace: demo}
+YAML
+k apply -f "$TMP/ev.yaml" >/dev/null || fail "kubectl apply of an events.k8s.io Event"
 k get events -n demo >"$TMP/ev" || fail "get events"
+grep -q AppliedByKubectl "$TMP/ev" || { cat "$TMP/ev"; fail "applied event not listed"; }
 grep -q SuccessfulRescale "$TMP/ev" && grep -q PoolResized "$TMP/ev" || { cat "$TMP/ev"; fail "events not listed"; }
 api GET /apis/events.k8s.io/v1/namespaces/demo/events/ev2
 [ "$(jget note)" = "pool 8->16" ] || fail "core Event not converted to events.k8s.io"
