@@ -64,8 +64,9 @@ char *kubeapi_selector_format(const kubeapi_selector_t *s, char *buf, size_t cap
 /* Frees a selector; NULL is a no-op. */
 void kubeapi_selector_free(kubeapi_selector_t *s);
 
-/* Resolves a dotted path ("metadata.name") in obj; returns a borrowed node or
- * NULL when a step is missing. */
+/* Resolves a dotted path ("metadata.name"; a number indexes an array:
+ * "spec.containers.0.image") in obj; returns a borrowed node or NULL when a
+ * step is missing. */
 const cJSON *kubeapi_get_path(const cJSON *obj, const char *dotted);
 
 /* ---- patches ------------------------------------------------------------ */
