@@ -27,7 +27,6 @@ typedef struct {
 	long long history;
 	int64_t bookmark_ms;
 	char faults[4096];
-	char service_cidr[64];
 	char log_level[16];
 	char log_format[16];
 } config_t;
@@ -51,9 +50,6 @@ static const base_opt_t OPTS[] = {
 	 NULL, NULL, "watch events kept; older resourceVersions get 410 Gone"},
 	{"bookmark-interval", BASE_OPT_DURATION, offsetof(config_t, bookmark_ms), sizeof(int64_t), 100,
 	 3600000, "10s", NULL, NULL, "BOOKMARK period on idle watches that allow bookmarks"},
-	{"service-cidr", BASE_OPT_STRING, offsetof(config_t, service_cidr),
-	 sizeof(((config_t *)0)->service_cidr), 0, 0, "127.96.0.0/16", NULL, NULL,
-	 "range of Service ClusterIPs (loopback, so the host can reach them)"},
 	{"faults", BASE_OPT_STRING, offsetof(config_t, faults), sizeof(((config_t *)0)->faults), 0, 0,
 	 "", NULL, NULL, "fault rules at start, JSON (see docs/kubesim.md)"},
 	{"log-level", BASE_OPT_ENUM, offsetof(config_t, log_level), sizeof(((config_t *)0)->log_level), 0,
@@ -174,12 +170,6 @@ int main(int argc, char **argv)
 	loop = ks_loop_new();
 	if (!faults || !st || !loop) {
 		fprintf(stderr, "kubesim: out of memory\n");
-		goto out;
-	}
-	if (ks_store_set_service_range(st, cfg.service_cidr)) {
-		fprintf(stderr, "kubesim: --service-cidr: \"%s\" is not an IPv4 CIDR with a /8../30 prefix\n",
-			cfg.service_cidr);
-		rc = 2;
 		goto out;
 	}
 	if (cfg.faults[0] && ks_faults_add_text(faults, cfg.faults, NULL, err, sizeof(err))) {

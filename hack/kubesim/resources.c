@@ -362,7 +362,7 @@ static int prepare_deployment(const ks_rtype_t *rt, cJSON *obj, ks_err_t *e)
 	return check_pod_spec(obj_child(tmpl, "spec"), "spec.template.spec", e);
 }
 
-static int prepare_service(cJSON *obj, const cJSON *old, uint32_t (*alloc_ip)(void *), void *ud,
+static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(void *), void *ud,
 			   ks_err_t *e)
 {
 	cJSON *spec = obj_child(obj, "spec");
@@ -391,9 +391,8 @@ static int prepare_service(cJSON *obj, const cJSON *old, uint32_t (*alloc_ip)(vo
 			cJSON_AddStringToObject(spec, "clusterIP", oldip->valuestring);
 		} else {
 			char ip[32];
-			uint32_t a = alloc_ip ? alloc_ip(ud) : 0x7f600001u;
-			snprintf(ip, sizeof(ip), "%u.%u.%u.%u", (unsigned)(a >> 24), (unsigned)(a >> 16) & 255,
-				 (unsigned)(a >> 8) & 255, (unsigned)a & 255);
+			unsigned n = alloc_ip ? alloc_ip(ud) : 1;
+			snprintf(ip, sizeof(ip), "10.96.%u.%u", (n >> 8) & 255, n & 255);
 			cJSON_AddStringToObject(spec, "clusterIP", ip);
 		}
 	}
@@ -482,7 +481,7 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 	return 0;
 }
 
-int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, uint32_t (*alloc_ip)(void *),
+int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(void *),
 	       void *ud, ks_err_t *e)
 {
 	char av[128];

@@ -1,6 +1,5 @@
 #include "store.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -57,9 +56,7 @@ struct ks_store {
 	event_t *hist;
 	size_t hmax, hstart, hlen;
 	uint64_t floor; /* newest evicted rv: watches from before it get 410 */
-	unsigned ip_next;	/* next ClusterIP offset in the service range */
-	uint32_t svc_base;	/* service range, host byte order */
-	uint32_t svc_size;
+	unsigned ip_next;
 	bool dirty;
 	bool stopping;
 	uint64_t drop_gen;
@@ -96,9 +93,7 @@ ks_store_t *ks_store_new(size_t history_max)
 		return NULL;
 	}
 	st->hmax = history_max;
-	st->ip_next = 1;
-	st->svc_base = 0x7f600000u; /* 127.96.0.0/16 */
-	st->svc_size = 65536;
+	st->ip_next = 10;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	return st;
@@ -300,40 +295,10 @@ static const char *ns_of(const ks_rtype_t *rt, const char *ns) { return rt->name
 
 static int storage(const ks_rtype_t *rt) { return rt->storage; }
 
-/* Next ClusterIP: the range's addresses in turn, skipping the network and
- * broadcast addresses; wraps (a test tool does not run 65k Services). */
-static uint32_t alloc_ip(void *ud)
+static unsigned alloc_ip(void *ud)
 {
 	ks_store_t *st = ud;
-	uint32_t off = st->ip_next++ % st->svc_size;
-	if (off == 0 || off == st->svc_size - 1) {
-		off = 1;
-		st->ip_next = 2;
-	}
-	return st->svc_base + off;
-}
-
-int ks_store_set_service_range(ks_store_t *st, const char *cidr)
-{
-	char ip[32];
-	const char *slash = strchr(cidr, '/');
-	struct in_addr a;
-	char *end;
-	long bits;
-	if (!slash || (size_t)(slash - cidr) >= sizeof(ip))
-		return -1;
-	memcpy(ip, cidr, (size_t)(slash - cidr));
-	ip[slash - cidr] = '\0';
-	errno = 0;
-	bits = strtol(slash + 1, &end, 10);
-	if (errno || *end || bits < 8 || bits > 30 || inet_pton(AF_INET, ip, &a) != 1)
-		return -1;
-	uint32_t size = 1u << (32 - bits);
-	pthread_mutex_lock(&st->mu);
-	st->svc_base = ntohl(a.s_addr) & ~(size - 1);
-	st->svc_size = size;
-	pthread_mutex_unlock(&st->mu);
-	return 0;
+	return st->ip_next++;
 }
 
 static bool locked_ns_exists(ks_store_t *st, const char *ns)

@@ -94,11 +94,6 @@ int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 /* Makes deletes of rt graceful: see the header comment. */
 void ks_store_set_graceful(ks_store_t *st, const ks_rtype_t *rt, bool on);
 
-/* Sets the ClusterIP range ("127.96.0.0/16", the default; prefix 8..30).
- * Loopback by default so that the Service proxy of issue 5 can listen on
- * the ClusterIPs of the host. 0, or -1 for a malformed CIDR. */
-int ks_store_set_service_range(ks_store_t *st, const char *cidr);
-
 /* True when the namespace object exists. */
 bool ks_store_ns_exists(ks_store_t *st, const char *ns);
 
