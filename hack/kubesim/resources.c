@@ -391,8 +391,12 @@ static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(vo
 			cJSON_AddStringToObject(spec, "clusterIP", oldip->valuestring);
 		} else {
 			char ip[32];
-			unsigned n = alloc_ip ? alloc_ip(ud) : 1;
-			snprintf(ip, sizeof(ip), "10.96.%u.%u", (n >> 8) & 255, n & 255);
+			unsigned n = alloc_ip ? alloc_ip(ud) : 0x0A600001u;
+			if (n == 0)
+				return ks_err_set(e, 500, "InternalError",
+						  "failed to allocate a serviceIP: range is full");
+			snprintf(ip, sizeof(ip), "%u.%u.%u.%u", n >> 24, (n >> 16) & 255, (n >> 8) & 255,
+				 n & 255);
 			cJSON_AddStringToObject(spec, "clusterIP", ip);
 		}
 	}

@@ -25,9 +25,9 @@ struct ks_server {
 	struct MHD_Daemon *admin;
 	ks_server_config_t cfg;
 	char server_addr[64];
-	pthread_mutex_t log_mu; /* guards log_fn/log_ud and server_addr, set while serving */
-	ks_log_fn log_fn;
-	void *log_ud;
+	pthread_mutex_t hook_mu; /* guards podlogs/podmetrics and server_addr, set while serving */
+	ks_podlogs_t *podlogs;
+	ks_podmetrics_t *podmetrics;
 	int port, admin_port;
 };
 
@@ -403,6 +403,75 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	return rc;
 }
 
+static ks_podmetrics_t *get_podmetrics(ks_server_t *s);
+
+/* ---- pods/log (issue 5) ----------------------------------------------------- */
+
+static ssize_t log_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	ssize_t n = ks_logstream_read(cls, buf, max);
+	return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void log_free(void *cls) { ks_logstream_close(cls); }
+
+static long qlong(struct MHD_Connection *c, const char *key, long dflt)
+{
+	const char *v = qarg(c, key);
+	char *end;
+	if (!v)
+		return dflt;
+	long n = strtol(v, &end, 10);
+	return *end || n < 0 ? dflt : n;
+}
+
+static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
+			      const char *ns, const char *name)
+{
+	ks_err_t e;
+	pthread_mutex_lock(&s->hook_mu);
+	ks_podlogs_t *pl = s->podlogs;
+	pthread_mutex_unlock(&s->hook_mu);
+	if (!pl) {
+		ks_err_set(&e, 400, "BadRequest", "pod \"%s\": kubesim runs no containers", name);
+		return send_err(c, &e, rt, name);
+	}
+	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1), qlong(c, "limitBytes", 0),
+			    qbool(c, "follow"), qbool(c, "previous")};
+	ks_logstream_t *ls = ks_logstream_open(pl, ns, name, &req, &e);
+	if (!ls)
+		return send_err(c, &e, rt, name);
+	struct MHD_Response *r =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, log_reader, ls, log_free);
+	if (!r) {
+		ks_logstream_close(ls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	enum MHD_Result rc = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* metrics.k8s.io/v1beta1[/namespaces/NS]/pods[/NAME] */
+static enum MHD_Result do_metrics(ks_server_t *s, struct MHD_Connection *c, char **seg, int nseg)
+{
+	ks_err_t e;
+	const char *ns = NULL;
+	if (nseg >= 2 && strcmp(seg[0], "namespaces") == 0) {
+		ns = seg[1];
+		seg += 2;
+		nseg -= 2;
+	}
+	if (nseg < 1 || nseg > 2)
+		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	cJSON *o = ks_podmetrics_get(get_podmetrics(s), ns, seg[0], nseg == 2 ? seg[1] : NULL,
+				     qarg(c, "labelSelector"), &e);
+	return o ? send_json(c, 200, o) : send_err(c, &e, NULL, NULL);
+}
+
 /* ---- patch ---------------------------------------------------------------- */
 
 typedef enum { P_JSON, P_MERGE, P_STRATEGIC } ptype_t;
@@ -570,42 +639,8 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			return do_watch(s, c, rt, ns, name);
 		if (!name)
 			return do_list(s, c, rt, ns);
-		if (sub && strcmp(sub, "log") == 0) {
-			rc = ks_store_get(s->cfg.store, rt, ns, name, &out, &e);
-			if (rc)
-				return send_err(c, &e, rt, name);
-			const char *ctr = qarg(c, "container");
-			if (!ctr)
-				ctr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-					cJSON_GetArrayItem(kubeapi_get_path(out, "spec.containers"), 0), "name"));
-			char ctrbuf[256];
-			snprintf(ctrbuf, sizeof(ctrbuf), "%s", ctr ? ctr : "");
-			cJSON_Delete(out);
-			long tail = -1;
-			const char *tl = qarg(c, "tailLines");
-			if (tl) {
-				char *end;
-				tail = strtol(tl, &end, 10);
-				if (*end || tail < 0)
-					tail = -1;
-			}
-			char *text = NULL;
-			pthread_mutex_lock(&s->log_mu);
-			ks_log_fn lfn = s->log_fn;
-			void *lud = s->log_ud;
-			pthread_mutex_unlock(&s->log_mu);
-			if (lfn) {
-				text = lfn(lud, ns, name, ctrbuf, tail, &e);
-			} else {
-				ks_err_set(&e, 400, "BadRequest",
-					   "container \"%s\" in pod \"%s\" is waiting to start: kubesim "
-					   "runs no containers",
-					   ctrbuf, name);
-			}
-			if (!text)
-				return send_err(c, &e, rt, name);
-			return send_text(c, 200, "text/plain", text, 0);
-		}
+		if (sub && strcmp(sub, "log") == 0)
+			return do_log(s, c, rt, ns, name);
 		rc = ks_store_get(s->cfg.store, rt, ns, name, &out, &e);
 		if (rc)
 			return send_err(c, &e, rt, name);
@@ -843,9 +878,9 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (n >= 1 && strcmp(seg[0], "api") == 0) {
 		if (n == 1) {
 			char addr[64];
-			pthread_mutex_lock(&s->log_mu);
+			pthread_mutex_lock(&s->hook_mu);
 			snprintf(addr, sizeof(addr), "%s", s->server_addr);
-			pthread_mutex_unlock(&s->log_mu);
+			pthread_mutex_unlock(&s->hook_mu);
 			return send_json(c, 200, ks_discovery_api_versions(addr));
 		}
 		if (strcmp(seg[1], "v1") != 0)
@@ -855,8 +890,22 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq);
 	}
 	if (n >= 1 && strcmp(seg[0], "apis") == 0) {
-		if (n == 1)
-			return send_json(c, 200, ks_discovery_groups());
+		if (n == 1) {
+			cJSON *gl = ks_discovery_groups();
+			if (get_podmetrics(s))
+				cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(gl, "groups"),
+						     ks_podmetrics_group());
+			return send_json(c, 200, gl);
+		}
+		if (get_podmetrics(s) && strcmp(seg[1], "metrics.k8s.io") == 0) {
+			if (n == 2)
+				return send_json(c, 200, ks_podmetrics_group());
+			if (strcmp(seg[2], "v1beta1") != 0)
+				return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			if (n == 3)
+				return send_json(c, 200, ks_podmetrics_resources());
+			return do_metrics(s, c, seg + 3, n - 3);
+		}
 		if (n == 2) {
 			cJSON *g = ks_discovery_group(seg[1]);
 			return g ? send_json(c, 200, g)
@@ -1012,7 +1061,7 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		return NULL;
 	}
 	s->cfg = *cfg;
-	pthread_mutex_init(&s->log_mu, NULL);
+	pthread_mutex_init(&s->hook_mu, NULL);
 	if (s->cfg.bookmark_ms <= 0)
 		s->cfg.bookmark_ms = 10000;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -1041,9 +1090,9 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		goto fail;
 	}
 	s->port = bound_port(s->api);
-	pthread_mutex_lock(&s->log_mu);
+	pthread_mutex_lock(&s->hook_mu);
 	snprintf(s->server_addr, sizeof(s->server_addr), "%s:%d", cfg->listen_ip, s->port);
-	pthread_mutex_unlock(&s->log_mu);
+	pthread_mutex_unlock(&s->hook_mu);
 	if (cfg->admin_ip) {
 		memset(&aa, 0, sizeof(aa));
 		aa.sin_family = AF_INET;
@@ -1076,12 +1125,26 @@ fail:
 int ks_server_port(const ks_server_t *s) { return s->port; }
 int ks_server_admin_port(const ks_server_t *s) { return s->admin_port; }
 
-void ks_server_set_log_fn(ks_server_t *s, ks_log_fn fn, void *ud)
+void ks_server_set_podlogs(ks_server_t *s, ks_podlogs_t *pl)
 {
-	pthread_mutex_lock(&s->log_mu);
-	s->log_fn = fn;
-	s->log_ud = ud;
-	pthread_mutex_unlock(&s->log_mu);
+	pthread_mutex_lock(&s->hook_mu);
+	s->podlogs = pl;
+	pthread_mutex_unlock(&s->hook_mu);
+}
+
+void ks_server_set_podmetrics(ks_server_t *s, ks_podmetrics_t *m)
+{
+	pthread_mutex_lock(&s->hook_mu);
+	s->podmetrics = m;
+	pthread_mutex_unlock(&s->hook_mu);
+}
+
+static ks_podmetrics_t *get_podmetrics(ks_server_t *s)
+{
+	pthread_mutex_lock(&s->hook_mu);
+	ks_podmetrics_t *m = s->podmetrics;
+	pthread_mutex_unlock(&s->hook_mu);
+	return m;
 }
 
 void ks_server_stop(ks_server_t *s)
@@ -1094,6 +1157,6 @@ void ks_server_stop(ks_server_t *s)
 		MHD_stop_daemon(s->admin);
 	if (s->api)
 		MHD_stop_daemon(s->api);
-	pthread_mutex_destroy(&s->log_mu);
+	pthread_mutex_destroy(&s->hook_mu);
 	free(s);
 }

@@ -57,6 +57,8 @@ struct ks_store {
 	size_t hmax, hstart, hlen;
 	uint64_t floor; /* newest evicted rv: watches from before it get 410 */
 	unsigned ip_next;
+	unsigned (*ip_fn)(void *); /* ks_store_set_ip_alloc */
+	void *ip_ud;
 	bool dirty;
 	bool stopping;
 	uint64_t drop_gen;
@@ -295,10 +297,22 @@ static const char *ns_of(const ks_rtype_t *rt, const char *ns) { return rt->name
 
 static int storage(const ks_rtype_t *rt) { return rt->storage; }
 
+/* A ClusterIP as a host-order IPv4 address (0 = range full). */
 static unsigned alloc_ip(void *ud)
 {
 	ks_store_t *st = ud;
-	return st->ip_next++;
+	if (st->ip_fn)
+		return st->ip_fn(st->ip_ud);
+	unsigned n = st->ip_next++;
+	return 0x0A600000u | (n & 0xffffu); /* 10.96.0.0/16 */
+}
+
+void ks_store_set_ip_alloc(ks_store_t *st, unsigned (*fn)(void *ud), void *ud)
+{
+	pthread_mutex_lock(&st->mu);
+	st->ip_fn = fn;
+	st->ip_ud = ud;
+	pthread_mutex_unlock(&st->mu);
 }
 
 static bool locked_ns_exists(ks_store_t *st, const char *ns)

@@ -37,12 +37,12 @@
 typedef struct mcppool mcppool_t;
 typedef struct mcppool_conn mcppool_conn_t;
 
-#define MCPPOOL_EINVAL (-1)    /* bad argument or configuration */
-#define MCPPOOL_ENOMEM (-2)    /* allocation failed */
+#define MCPPOOL_EINVAL    (-1) /* bad argument or configuration */
+#define MCPPOOL_ENOMEM    (-2) /* allocation failed */
 #define MCPPOOL_ETIMEDOUT (-3) /* no connection became free before the deadline */
-#define MCPPOOL_EBREAKER (-4)  /* circuit breaker open: device considered down, failed fast */
-#define MCPPOOL_ECLOSED (-5)   /* pool is shutting down */
-#define MCPPOOL_ESYS (-6)      /* a system call failed (thread creation, ...) */
+#define MCPPOOL_EBREAKER  (-4) /* circuit breaker open: device considered down, failed fast */
+#define MCPPOOL_ECLOSED   (-5) /* pool is shutting down */
+#define MCPPOOL_ESYS      (-6) /* a system call failed (thread creation, ...) */
 
 /* Connection lifecycle. A slot with no connection is DISCONNECTED. */
 typedef enum {
@@ -57,10 +57,10 @@ typedef enum {
 
 /* How a borrower's use of a connection ended. */
 typedef enum {
-	MCPPOOL_OK = 0,	     /* healthy: back to idle (or retired if over size/age) */
-	MCPPOOL_BROKEN_IO,   /* I/O error or peer closed: close and replace */
-	MCPPOOL_TIMEOUT,     /* device did not answer in time: the stream may be out of
-				step, so close and replace; counts toward the breaker */
+	MCPPOOL_OK = 0,    /* healthy: back to idle (or retired if over size/age) */
+	MCPPOOL_BROKEN_IO, /* I/O error or peer closed: close and replace */
+	MCPPOOL_TIMEOUT,   /* device did not answer in time: the stream may be out of
+	                      step, so close and replace; counts toward the breaker */
 } mcppool_outcome_t;
 
 typedef enum {
@@ -72,37 +72,45 @@ typedef enum {
 typedef struct {
 	char host[256];
 	int port;
-	int unit_id;		     /* slave id set on every context */
-	int size;		     /* initial target size */
-	int min_idle;		     /* keep at least this many idle connections open (<= size) */
-	int max_size;		     /* hard cap on slots; set_size clamps to it */
+	int unit_id;                 /* slave id set on every context */
+	int size;                    /* initial target size */
+	int min_idle;                /* keep at least this many idle connections open (<= size) */
+	int max_size;                /* hard cap on slots; set_size clamps to it */
 	int64_t connect_timeout_ms;  /* TCP connect */
 	int64_t response_timeout_ms; /* libmodbus response timeout on every context */
 	int64_t byte_timeout_ms;     /* libmodbus byte timeout */
-	int64_t keepalive_ms;	     /* validate a connection idle longer than this (0: never) */
-	int validate_addr;	     /* holding register read (FC 3, 1 register) to validate;
-					an exception reply also proves the link (-1: TCP check only) */
+	int64_t keepalive_ms;        /* validate a connection idle longer than this (0: never) */
+	int validate_addr;           /* holding register read (FC 3, 1 register) to validate;
+	                                an exception reply also proves the link (-1: TCP check only) */
 	int64_t max_lifetime_ms;     /* retire connections older than this (0: no limit) */
-	int64_t max_idle_ms;	     /* retire idle connections older than this beyond min_idle
-					(0: no limit) */
+	int64_t max_idle_ms;         /* retire idle connections older than this beyond min_idle
+	                                (0: no limit) */
 	int64_t leak_threshold_ms;   /* log a connection held longer than this, once (0: off) */
-	int breaker_threshold;	     /* consecutive connect/IO failures that open the breaker */
+	int breaker_threshold;       /* consecutive connect/IO failures that open the breaker */
 	int64_t breaker_open_ms;     /* how long it stays open before a half-open probe */
 	int64_t backoff_initial_ms;  /* reconnect backoff, doubled per failure, with jitter */
 	int64_t backoff_max_ms;
-	int64_t housekeeping_ms;     /* housekeeping period */
-	int openers;		     /* background connect threads (1..16): how many
-					connects run in parallel when the pool grows */
-	int coarse_clock;	     /* 1: time acquire/release with CLOCK_MONOTONIC_COARSE
-					(~5 ns a read instead of ~25, but the wait/request
-					histograms get the kernel tick's resolution, 1-4 ms);
-					0 (default): CLOCK_MONOTONIC, exact histograms */
+	int64_t housekeeping_ms; /* housekeeping period */
+	int openers;             /* background connect threads (1..16): how many
+	                            connects run in parallel when the pool grows */
+	int coarse_clock;        /* 1: time acquire/release with CLOCK_MONOTONIC_COARSE
+	                            (~5 ns a read, but the wait/request histograms get
+	                            the kernel tick's resolution, 1-4 ms); 0 (default):
+	                            precise (see tsc_clock) */
+	int tsc_clock;           /* 1 (default): precise timestamps from the CPU's
+	                            time-stamp counter (x86, ~16-20 ns a read) when it is
+	                            invariant (constant_tsc, nonstop_tsc) and the kernel's
+	                            clocksource is "tsc", calibrated once per process
+	                            against CLOCK_MONOTONIC; otherwise, or with 0,
+	                            CLOCK_MONOTONIC (~25-30 ns). mcppool_clock_source()
+	                            tells which one a pool uses. */
 } mcppool_config_t;
 
 /* Fills c with defaults: 127.0.0.1:502, unit 1, size 4, min_idle 0, max_size
  * 64, connect 1 s, response 1 s, byte 500 ms, keepalive 30 s, validate_addr 0,
  * max lifetime 0, max idle 5 min, leak 10 s, breaker 5 failures / 5 s, backoff
- * 100 ms..10 s, housekeeping 1 s, 2 openers, precise clock. */
+ * 100 ms..10 s, housekeeping 1 s, 2 openers, precise clock (TSC when
+ * usable). */
 void mcppool_config_default(mcppool_config_t *c);
 
 /* Creates a pool and starts its background threads; connections up to
@@ -141,13 +149,13 @@ extern const double mcppool_hist_bounds[MCPPOOL_HIST_BUCKETS];
 
 typedef struct {
 	uint64_t buckets[MCPPOOL_HIST_BUCKETS]; /* non-cumulative counts per bucket */
-	uint64_t overflow;			  /* above the last bound (+Inf) */
+	uint64_t overflow;                      /* above the last bound (+Inf) */
 	uint64_t count;
 	double sum; /* seconds */
 } mcppool_hist_t;
 
 typedef struct {
-	int size;	 /* connections that exist or are being opened (not DISCONNECTED) */
+	int size;        /* connections that exist or are being opened (not DISCONNECTED) */
 	int target_size; /* what set_size last asked for */
 	int max_size;
 	int states[MCPPOOL_STATE_COUNT];
@@ -156,7 +164,7 @@ typedef struct {
 	uint64_t connects, connect_failures, validations_failed;
 	uint64_t retired_lifetime, retired_idle, broken, leaks_reported;
 	mcppool_breaker_t breaker;
-	mcppool_hist_t wait;	/* time spent in acquire */
+	mcppool_hist_t wait;    /* time spent in acquire */
 	mcppool_hist_t request; /* time from acquire to release */
 } mcppool_stats_t;
 
@@ -168,5 +176,8 @@ const char *mcppool_strerror(int err);
  * "open", "half_open". Unknown values give "unknown" / "?". */
 const char *mcppool_state_name(mcppool_state_t s);
 const char *mcppool_breaker_name(mcppool_breaker_t b);
+/* The clock a pool times acquire/release with: "tsc", "monotonic" or
+ * "monotonic_coarse" (static strings); NULL gives "unknown". */
+const char *mcppool_clock_source(const mcppool_t *p);
 
 #endif

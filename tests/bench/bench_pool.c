@@ -25,7 +25,7 @@
 #include "base/log.h"
 #include "mcppool/pool.h"
 
-#define ROUNDS 5
+#define ROUNDS     5
 #define POOL_CONNS 8
 
 /* ---- the baseline: textbook mutex + condvar pool ----------------------------- */
@@ -172,7 +172,8 @@ static void *req_main(void *v)
 			else
 				a->errors++;
 		} else {
-			modbus_t *ctx = modbus_new_tcp(pool_mbsrv_host(a->srv), pool_mbsrv_port(a->srv));
+			modbus_t *ctx =
+			        modbus_new_tcp(pool_mbsrv_host(a->srv), pool_mbsrv_port(a->srv));
 			int rc = -1;
 			if (ctx != NULL) {
 				modbus_set_response_timeout(ctx, 1, 0);
@@ -264,8 +265,7 @@ int main(void)
 		double p = median(pv, ROUNDS), n = median(nv, ROUNDS);
 		printf("bench=pool_acquire_release mode=%s clock=%s threads=%d value=%.1f unit=ns "
 		       "baseline=naive_pool baseline_value=%.1f ratio=%.2f\n",
-		       runs[t].threads == 0 ? "uncontended" : "threads",
-		       runs[t].coarse ? "coarse" : "precise",
+		       runs[t].threads == 0 ? "uncontended" : "threads", mcppool_clock_source(pp),
 		       runs[t].threads == 0 ? 1 : runs[t].threads, p, n, n / p);
 		fflush(stdout);
 	}

@@ -73,10 +73,22 @@ static int wait_for(mcppool_t *p, stat_pred pred, long arg, int ms)
 	return 0;
 }
 
-static int idle_at_least(const mcppool_stats_t *s, long n) { return s->states[MCPPOOL_IDLE] >= n; }
-static int size_is(const mcppool_stats_t *s, long n) { return s->size == n; }
-static int breaker_is(const mcppool_stats_t *s, long b) { return (long)s->breaker == b; }
-static int leaks_at_least(const mcppool_stats_t *s, long n) { return (long)s->leaks_reported >= n; }
+static int idle_at_least(const mcppool_stats_t *s, long n)
+{
+	return s->states[MCPPOOL_IDLE] >= n;
+}
+static int size_is(const mcppool_stats_t *s, long n)
+{
+	return s->size == n;
+}
+static int breaker_is(const mcppool_stats_t *s, long b)
+{
+	return (long)s->breaker == b;
+}
+static int leaks_at_least(const mcppool_stats_t *s, long n)
+{
+	return (long)s->leaks_reported >= n;
+}
 static int lifetime_at_least(const mcppool_stats_t *s, long n)
 {
 	return (long)s->retired_lifetime >= n;
@@ -89,7 +101,10 @@ static int connect_failures_at_least(const mcppool_stats_t *s, long n)
 {
 	return (long)s->connect_failures >= n;
 }
-static int waiters_is(const mcppool_stats_t *s, long n) { return s->waiters == n; }
+static int waiters_is(const mcppool_stats_t *s, long n)
+{
+	return s->waiters == n;
+}
 
 /* One FC3 read of register `addr` through a borrowed connection; returns the
  * outcome to release with and sets *ok when the value came back right. */
@@ -161,62 +176,140 @@ static void test_config_default(void **state)
 	assert_int_equal(c.housekeeping_ms, 1000);
 	assert_int_equal(c.openers, 2);
 	assert_int_equal(c.coarse_clock, 0);
+	assert_int_equal(c.tsc_clock, 1);
 }
 
 /* Table of config mutations that must be refused, each naming its field. */
-static void bad_host(mcppool_config_t *c) { c->host[0] = '\0'; }
-static void bad_port0(mcppool_config_t *c) { c->port = 0; }
-static void bad_port_hi(mcppool_config_t *c) { c->port = 70000; }
-static void bad_unit(mcppool_config_t *c) { c->unit_id = 256; }
-static void bad_max(mcppool_config_t *c) { c->max_size = 0; }
-static void bad_size0(mcppool_config_t *c) { c->size = 0; }
-static void bad_size_over(mcppool_config_t *c) { c->size = c->max_size + 1; }
-static void bad_min_idle(mcppool_config_t *c) { c->min_idle = c->size + 1; }
-static void bad_connect(mcppool_config_t *c) { c->connect_timeout_ms = 0; }
-static void bad_response(mcppool_config_t *c) { c->response_timeout_ms = -5; }
-static void bad_byte(mcppool_config_t *c) { c->byte_timeout_ms = -1; }
-static void bad_keepalive(mcppool_config_t *c) { c->keepalive_ms = -1; }
-static void bad_validate(mcppool_config_t *c) { c->validate_addr = -2; }
-static void bad_lifetime(mcppool_config_t *c) { c->max_lifetime_ms = -1; }
-static void bad_idle(mcppool_config_t *c) { c->max_idle_ms = -1; }
-static void bad_leak(mcppool_config_t *c) { c->leak_threshold_ms = -1; }
-static void bad_breaker(mcppool_config_t *c) { c->breaker_threshold = 0; }
-static void bad_breaker_ms(mcppool_config_t *c) { c->breaker_open_ms = 0; }
-static void bad_backoff(mcppool_config_t *c) { c->backoff_initial_ms = 0; }
-static void bad_backoff_max(mcppool_config_t *c) { c->backoff_max_ms = c->backoff_initial_ms - 1; }
-static void bad_hk(mcppool_config_t *c) { c->housekeeping_ms = 0; }
-static void bad_openers(mcppool_config_t *c) { c->openers = 0; }
-static void bad_openers_hi(mcppool_config_t *c) { c->openers = 17; }
-static void bad_clock(mcppool_config_t *c) { c->coarse_clock = 2; }
+static void bad_host(mcppool_config_t *c)
+{
+	c->host[0] = '\0';
+}
+static void bad_port0(mcppool_config_t *c)
+{
+	c->port = 0;
+}
+static void bad_port_hi(mcppool_config_t *c)
+{
+	c->port = 70000;
+}
+static void bad_unit(mcppool_config_t *c)
+{
+	c->unit_id = 256;
+}
+static void bad_max(mcppool_config_t *c)
+{
+	c->max_size = 0;
+}
+static void bad_size0(mcppool_config_t *c)
+{
+	c->size = 0;
+}
+static void bad_size_over(mcppool_config_t *c)
+{
+	c->size = c->max_size + 1;
+}
+static void bad_min_idle(mcppool_config_t *c)
+{
+	c->min_idle = c->size + 1;
+}
+static void bad_connect(mcppool_config_t *c)
+{
+	c->connect_timeout_ms = 0;
+}
+static void bad_response(mcppool_config_t *c)
+{
+	c->response_timeout_ms = -5;
+}
+static void bad_byte(mcppool_config_t *c)
+{
+	c->byte_timeout_ms = -1;
+}
+static void bad_keepalive(mcppool_config_t *c)
+{
+	c->keepalive_ms = -1;
+}
+static void bad_validate(mcppool_config_t *c)
+{
+	c->validate_addr = -2;
+}
+static void bad_lifetime(mcppool_config_t *c)
+{
+	c->max_lifetime_ms = -1;
+}
+static void bad_idle(mcppool_config_t *c)
+{
+	c->max_idle_ms = -1;
+}
+static void bad_leak(mcppool_config_t *c)
+{
+	c->leak_threshold_ms = -1;
+}
+static void bad_breaker(mcppool_config_t *c)
+{
+	c->breaker_threshold = 0;
+}
+static void bad_breaker_ms(mcppool_config_t *c)
+{
+	c->breaker_open_ms = 0;
+}
+static void bad_backoff(mcppool_config_t *c)
+{
+	c->backoff_initial_ms = 0;
+}
+static void bad_backoff_max(mcppool_config_t *c)
+{
+	c->backoff_max_ms = c->backoff_initial_ms - 1;
+}
+static void bad_hk(mcppool_config_t *c)
+{
+	c->housekeeping_ms = 0;
+}
+static void bad_openers(mcppool_config_t *c)
+{
+	c->openers = 0;
+}
+static void bad_openers_hi(mcppool_config_t *c)
+{
+	c->openers = 17;
+}
+static void bad_clock(mcppool_config_t *c)
+{
+	c->coarse_clock = 2;
+}
+static void bad_tsc(mcppool_config_t *c)
+{
+	c->tsc_clock = -1;
+}
 
 static const struct {
 	const char *field;
 	void (*bad)(mcppool_config_t *c);
 } config_cases[] = {
-	{"host", bad_host},
-	{"port", bad_port0},
-	{"port", bad_port_hi},
-	{"unit_id", bad_unit},
-	{"max_size", bad_max},
-	{"size", bad_size0},
-	{"size", bad_size_over},
-	{"min_idle", bad_min_idle},
-	{"connect_timeout_ms", bad_connect},
-	{"response_timeout_ms", bad_response},
-	{"byte_timeout_ms", bad_byte},
-	{"keepalive_ms", bad_keepalive},
-	{"validate_addr", bad_validate},
-	{"max_lifetime_ms", bad_lifetime},
-	{"max_idle_ms", bad_idle},
-	{"leak_threshold_ms", bad_leak},
-	{"breaker_threshold", bad_breaker},
-	{"breaker_open_ms", bad_breaker_ms},
-	{"backoff_initial_ms", bad_backoff},
-	{"backoff_max_ms", bad_backoff_max},
-	{"housekeeping_ms", bad_hk},
-	{"openers", bad_openers},
-	{"openers", bad_openers_hi},
-	{"coarse_clock", bad_clock},
+        {"host", bad_host},
+        {"port", bad_port0},
+        {"port", bad_port_hi},
+        {"unit_id", bad_unit},
+        {"max_size", bad_max},
+        {"size", bad_size0},
+        {"size", bad_size_over},
+        {"min_idle", bad_min_idle},
+        {"connect_timeout_ms", bad_connect},
+        {"response_timeout_ms", bad_response},
+        {"byte_timeout_ms", bad_byte},
+        {"keepalive_ms", bad_keepalive},
+        {"validate_addr", bad_validate},
+        {"max_lifetime_ms", bad_lifetime},
+        {"max_idle_ms", bad_idle},
+        {"leak_threshold_ms", bad_leak},
+        {"breaker_threshold", bad_breaker},
+        {"breaker_open_ms", bad_breaker_ms},
+        {"backoff_initial_ms", bad_backoff},
+        {"backoff_max_ms", bad_backoff_max},
+        {"housekeeping_ms", bad_hk},
+        {"openers", bad_openers},
+        {"openers", bad_openers_hi},
+        {"coarse_clock", bad_clock},
+        {"tsc_clock", bad_tsc},
 };
 
 static void test_new_rejects_bad_config(void **state)
@@ -232,7 +325,7 @@ static void test_new_rejects_bad_config(void **state)
 		assert_null(p);
 		if (strstr(err, config_cases[i].field) == NULL)
 			fail_msg("case %zu: err \"%s\" does not name %s", i, err,
-				 config_cases[i].field);
+			         config_cases[i].field);
 	}
 	char err[64];
 	mcppool_t *p;
@@ -243,28 +336,31 @@ static const struct {
 	int code;
 	const char *text;
 } strerror_cases[] = {
-	{0, "success"},
-	{MCPPOOL_EINVAL, "invalid argument"},
-	{MCPPOOL_ENOMEM, "out of memory"},
-	{MCPPOOL_ETIMEDOUT, "no connection free before the deadline"},
-	{MCPPOOL_EBREAKER, "circuit breaker open: device considered down"},
-	{MCPPOOL_ECLOSED, "pool is shutting down"},
-	{MCPPOOL_ESYS, "system call failed"},
-	{-99, "unknown mcppool error"},
+        {0, "success"},
+        {MCPPOOL_EINVAL, "invalid argument"},
+        {MCPPOOL_ENOMEM, "out of memory"},
+        {MCPPOOL_ETIMEDOUT, "no connection free before the deadline"},
+        {MCPPOOL_EBREAKER, "circuit breaker open: device considered down"},
+        {MCPPOOL_ECLOSED, "pool is shutting down"},
+        {MCPPOOL_ESYS, "system call failed"},
+        {-99, "unknown mcppool error"},
 };
 
 static void test_names(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(strerror_cases) / sizeof(strerror_cases[0]); i++)
-		assert_string_equal(mcppool_strerror(strerror_cases[i].code), strerror_cases[i].text);
-	const char *states[] = {"disconnected", "connecting", "idle", "in_use", "broken", "closing"};
+		assert_string_equal(mcppool_strerror(strerror_cases[i].code),
+		                    strerror_cases[i].text);
+	const char *states[] = {"disconnected", "connecting", "idle",
+	                        "in_use",       "broken",     "closing"};
 	for (int i = 0; i < MCPPOOL_STATE_COUNT; i++)
 		assert_string_equal(mcppool_state_name((mcppool_state_t)i), states[i]);
 	assert_string_equal(mcppool_state_name(MCPPOOL_STATE_COUNT), "unknown");
 	assert_string_equal(mcppool_breaker_name(MCPPOOL_BREAKER_CLOSED), "closed");
 	assert_string_equal(mcppool_breaker_name(MCPPOOL_BREAKER_OPEN), "open");
 	assert_string_equal(mcppool_breaker_name(MCPPOOL_BREAKER_HALF_OPEN), "half_open");
+	assert_string_equal(mcppool_clock_source(NULL), "unknown");
 	/* Histogram bounds: increasing, 0.5 ms .. 5 s. */
 	assert_true(mcppool_hist_bounds[0] == 0.0005);
 	assert_true(mcppool_hist_bounds[MCPPOOL_HIST_BUCKETS - 1] == 5.0);
@@ -326,6 +422,65 @@ static void test_acquire_release_stats(void **state)
 	assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
 	assert_int_equal(s.waiters, 0);
 	mcppool_free(p);
+	pool_mbsrv_stop(srv);
+}
+
+/* Each hot-path clock times a borrow on the CLOCK_MONOTONIC scale: a 20 ms
+ * hold is recorded as at least 20 ms and at most what the caller measured
+ * around it (plus the coarse clock's tick), and the precise clocks see the
+ * sub-microsecond holds of back-to-back borrows. */
+static void test_clock_sources(void **state)
+{
+	const struct {
+		int coarse, tsc;
+		const char *name, *alt; /* alt: TSC not usable on this machine */
+		double slack;           /* seconds */
+	} cases[] = {
+	        {0, 1, "tsc", "monotonic", 0.001},
+	        {0, 0, "monotonic", "monotonic", 0.001},
+	        {1, 1, "monotonic_coarse", "monotonic_coarse", 0.010},
+	};
+	pool_mbsrv_t *srv;
+	(void)state;
+	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		mcppool_config_t c;
+		mcppool_conn_t *conn;
+		mcppool_stats_t s;
+		cfg_for(srv, &c);
+		c.size = 1;
+		c.coarse_clock = cases[i].coarse;
+		c.tsc_clock = cases[i].tsc;
+		mcppool_t *p = must_new(&c);
+		const char *src = mcppool_clock_source(p);
+		if (strcmp(src, cases[i].name) != 0 && strcmp(src, cases[i].alt) != 0)
+			fail_msg("case %zu: clock %s", i, src);
+		int64_t t0 = base_now_ns();
+		assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+		int64_t t1 = base_now_ns();
+		base_sleep_ms(20);
+		int64_t t2 = base_now_ns();
+		mcppool_release(p, conn, MCPPOOL_OK);
+		int64_t t3 = base_now_ns();
+		mcppool_stats(p, &s);
+		assert_int_equal(s.request.count, 1);
+		double lo = (double)(t2 - t1) / 1e9 - cases[i].slack;
+		double hi = (double)(t3 - t0) / 1e9 + cases[i].slack;
+		if (s.request.sum < lo || s.request.sum > hi)
+			fail_msg("case %zu (%s): held %.6f s, outside %.6f..%.6f", i, src,
+			         s.request.sum, lo, hi);
+		double before = s.request.sum;
+		for (int k = 0; k < 200; k++) {
+			assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+			mcppool_release(p, conn, MCPPOOL_OK);
+		}
+		mcppool_stats(p, &s);
+		assert_int_equal(s.request.count, 201);
+		assert_int_equal(s.acquires, 201);
+		if (!cases[i].coarse)
+			assert_true(s.request.sum > before); /* sub-tick resolution */
+		mcppool_free(p);
+	}
 	pool_mbsrv_stop(srv);
 }
 
@@ -410,7 +565,7 @@ static void test_fifo_waiters(void **state)
 struct load_arg {
 	mcppool_t *p;
 	_Atomic int *stop;
-	int n;	      /* requests to do, or 0: until stop */
+	int n;          /* requests to do, or 0: until stop */
 	int done, lost; /* lost: acquire failed or wrong answer */
 	int retries;
 };
@@ -450,7 +605,9 @@ static void test_concurrent_borrowers(void **state)
 	assert_int_equal(pool_mbsrv_start(&srv), 0);
 	cfg_for(srv, &c);
 	c.size = 3;
-	c.coarse_clock = (int)(intptr_t)*state; /* run with both hot-path clocks */
+	/* Run with every hot-path clock: 0 default (TSC when usable), 1 coarse, 2 monotonic. */
+	c.coarse_clock = (int)(intptr_t)*state == 1;
+	c.tsc_clock = (int)(intptr_t)*state != 2;
 	mcppool_t *p = must_new(&c);
 	for (int i = 0; i < 8; i++) {
 		a[i] = (struct load_arg){p, NULL, 150, 0, 0, 0};
@@ -906,25 +1063,27 @@ static void test_set_size_clamps_and_free_with_waiters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_default),
-		cmocka_unit_test(test_new_rejects_bad_config),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_null_args),
-		cmocka_unit_test(test_acquire_release_stats),
-		cmocka_unit_test(test_timeout_leaves_no_trace),
-		cmocka_unit_test(test_fifo_waiters),
-		cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)0),
-		cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)1),
-		cmocka_unit_test(test_resize_under_load),
-		cmocka_unit_test(test_device_closes_connections),
-		cmocka_unit_test(test_exception_reply_validates),
-		cmocka_unit_test(test_device_stops_answering),
-		cmocka_unit_test(test_device_refuses),
-		cmocka_unit_test(test_leak_detection),
-		cmocka_unit_test(test_lifetime_and_idle_retirement),
-		cmocka_unit_test(test_no_fd_leak),
-		cmocka_unit_test(test_fd_setsize),
-		cmocka_unit_test(test_set_size_clamps_and_free_with_waiters),
+	        cmocka_unit_test(test_config_default),
+	        cmocka_unit_test(test_new_rejects_bad_config),
+	        cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_null_args),
+	        cmocka_unit_test(test_acquire_release_stats),
+	        cmocka_unit_test(test_timeout_leaves_no_trace),
+	        cmocka_unit_test(test_fifo_waiters),
+	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)0),
+	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)1),
+	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)2),
+	        cmocka_unit_test(test_clock_sources),
+	        cmocka_unit_test(test_resize_under_load),
+	        cmocka_unit_test(test_device_closes_connections),
+	        cmocka_unit_test(test_exception_reply_validates),
+	        cmocka_unit_test(test_device_stops_answering),
+	        cmocka_unit_test(test_device_refuses),
+	        cmocka_unit_test(test_leak_detection),
+	        cmocka_unit_test(test_lifetime_and_idle_retirement),
+	        cmocka_unit_test(test_no_fd_leak),
+	        cmocka_unit_test(test_fd_setsize),
+	        cmocka_unit_test(test_set_size_clamps_and_free_with_waiters),
 	};
 	base_log_set_level(BASE_LOG_WARN);
 	quiet_log = getenv("MCPPOOL_TEST_LOG") ? NULL : fopen("/dev/null", "w");
