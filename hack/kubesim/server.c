@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ typedef struct {
 	bool table;
 	bool include_object;
 	bool done;
+	int fd; /* the client's socket, to notice a hang-up on idle streams */
 } watch_ctx_t;
 
 /* ---- responses ----------------------------------------------------------- */
@@ -317,6 +319,16 @@ static char *tableize(watch_ctx_t *w, char *text, size_t *len)
 	return base_buf_take(&b, len);
 }
 
+/* True when the client closed its end: without this an idle watch whose
+ * client went away would hold its thread until the next event. */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = {fd, POLLRDHUP, 0};
+	if (fd < 0)
+		return false;
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	watch_ctx_t *w = cls;
@@ -327,7 +339,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		free(w->pending);
 		w->pending = NULL;
 		w->plen = w->poff = 0;
-		if (w->done)
+		if (w->done || peer_gone(w->fd))
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		int64_t now = base_now_ms();
 		if (w->deadline_ms && now >= w->deadline_ms)
@@ -390,6 +402,8 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	const char *io = qarg(c, "includeObject");
 	w->include_object = io && strcmp(io, "Object") == 0;
 	w->last_send_ms = base_now_ms();
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	w->fd = ci ? ci->connect_fd : -1;
 	struct MHD_Response *r =
 		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_reader, w, watch_free);
 	if (!r) {

@@ -377,6 +377,13 @@ SAT=$(curl -s -X POST "$A/tokens" -d '{"namespace":"demo","serviceAccount":"work
 CODE=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/ca.crt" -H "Authorization: Bearer $SAT" "$S/api/v1/namespaces/demo/configmaps")
 [ "$CODE" = 200 ] || fail "service-account token gave $CODE"
 
+# A watch whose client hung up ends on the server too (no thread left behind).
+T0=$(ls /proc/$PID/task | wc -l)
+for i in 1 2 3; do timeout 1 kubectl --kubeconfig "$KC" get cm -n kube-public -w >/dev/null 2>&1; done
+sleep 2.5
+T1=$(ls /proc/$PID/task | wc -l)
+[ "$T1" -le "$T0" ] || fail "idle watch streams of gone clients kept their threads ($T0 -> $T1)"
+
 # Restart: SIGTERM ends kubesim cleanly (even with a watch open) and the
 # snapshot brings the cluster back.
 timeout 30 kubectl --kubeconfig "$KC" get cm -n demo -w >/dev/null 2>&1 &
