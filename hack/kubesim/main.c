@@ -2,6 +2,7 @@
  * See docs/kubesim.md. Modules: store (state, watch, snapshot), resources
  * (kinds, discovery, defaults), table (kubectl columns), server (HTTP),
  * auth (certificates, tokens, kubeconfig), faults, loop (main loop). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,8 +143,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kubesim: --listen: \"%s\" is not ADDR:PORT\n", cfg.listen);
 		return 2;
 	}
+	struct in_addr ia;
+	if (inet_pton(AF_INET, host, &ia) != 1) {
+		fprintf(stderr, "kubesim: --listen: \"%s\" is not an IPv4 address\n", host);
+		return 2;
+	}
 	if (cfg.admin[0] && split_hostport(cfg.admin, admin_host, sizeof(admin_host), &admin_port)) {
 		fprintf(stderr, "kubesim: --admin: \"%s\" is not ADDR:PORT\n", cfg.admin);
+		return 2;
+	}
+	if (cfg.admin[0] && (inet_pton(AF_INET, admin_host, &ia) != 1 || (ntohl(ia.s_addr) >> 24) != 127)) {
+		fprintf(stderr, "kubesim: --admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)\n",
+			admin_host);
 		return 2;
 	}
 	base_log_parse_level(cfg.log_level, &lvl);

@@ -669,12 +669,10 @@ static const struct {
 	 "publishNotReadyAddresses,sessionAffinityConfig,ipFamilies,ipFamilyPolicy,"
 	 "allocateLoadBalancerNodePorts,loadBalancerClass,internalTrafficPolicy,trafficDistribution"},
 	{"Endpoints", "", "", "subsets"},
+	/* events.k8s.io Events are checked after conversion to this form. */
 	{"Event", "",
 	 "", "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,"
 	     "series,action,related,reportingComponent,reportingInstance"},
-	{"Event", "events.k8s.io", "",
-	 "eventTime,series,reportingController,reportingInstance,action,reason,regarding,related,note,"
-	 "type,deprecatedSource,deprecatedFirstTimestamp,deprecatedLastTimestamp,deprecatedCount"},
 	{"ServiceAccount", "", "", "secrets,imagePullSecrets,automountServiceAccountToken"},
 	{"Deployment", "apps", "", "spec,status"},
 	{"Deployment", "apps", "spec",

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ struct ks_server {
 	struct MHD_Daemon *admin;
 	ks_server_config_t cfg;
 	char server_addr[64];
-	pthread_mutex_t hook_mu; /* guards podlogs/podmetrics, set while serving */
+	pthread_mutex_t hook_mu; /* guards podlogs/podmetrics and server_addr, set while serving */
 	ks_podlogs_t *podlogs;
 	ks_podmetrics_t *podmetrics;
 	int port, admin_port;
@@ -49,6 +50,7 @@ typedef struct {
 	bool table;
 	bool include_object;
 	bool done;
+	int fd; /* the client's socket, to notice a hang-up on idle streams */
 } watch_ctx_t;
 
 /* ---- responses ----------------------------------------------------------- */
@@ -317,6 +319,16 @@ static char *tableize(watch_ctx_t *w, char *text, size_t *len)
 	return base_buf_take(&b, len);
 }
 
+/* True when the client closed its end: without this an idle watch whose
+ * client went away would hold its thread until the next event. */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = {fd, POLLRDHUP, 0};
+	if (fd < 0)
+		return false;
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	watch_ctx_t *w = cls;
@@ -327,7 +339,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		free(w->pending);
 		w->pending = NULL;
 		w->plen = w->poff = 0;
-		if (w->done)
+		if (w->done || peer_gone(w->fd))
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		int64_t now = base_now_ms();
 		if (w->deadline_ms && now >= w->deadline_ms)
@@ -390,6 +402,8 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	const char *io = qarg(c, "includeObject");
 	w->include_object = io && strcmp(io, "Object") == 0;
 	w->last_send_ms = base_now_ms();
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	w->fd = ci ? ci->connect_fd : -1;
 	struct MHD_Response *r =
 		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_reader, w, watch_free);
 	if (!r) {
@@ -876,8 +890,13 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (n < 0)
 		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 	if (n >= 1 && strcmp(seg[0], "api") == 0) {
-		if (n == 1)
-			return send_json(c, 200, ks_discovery_api_versions(s->server_addr));
+		if (n == 1) {
+			char addr[64];
+			pthread_mutex_lock(&s->hook_mu);
+			snprintf(addr, sizeof(addr), "%s", s->server_addr);
+			pthread_mutex_unlock(&s->hook_mu);
+			return send_json(c, 200, ks_discovery_api_versions(addr));
+		}
 		if (strcmp(seg[1], "v1") != 0)
 			return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		if (n == 2)
@@ -1085,7 +1104,9 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		goto fail;
 	}
 	s->port = bound_port(s->api);
+	pthread_mutex_lock(&s->hook_mu);
 	snprintf(s->server_addr, sizeof(s->server_addr), "%s:%d", cfg->listen_ip, s->port);
+	pthread_mutex_unlock(&s->hook_mu);
 	if (cfg->admin_ip) {
 		memset(&aa, 0, sizeof(aa));
 		aa.sin_family = AF_INET;

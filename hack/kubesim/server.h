@@ -25,7 +25,7 @@ typedef struct ks_server ks_server_t;
 
 typedef struct {
 	const char *listen_ip; /* IPv4 literal */
-	int port;	       /* 0 = any free port */
+	int port;	       /* 0 = any free port (the flag parser requires 1..65535) */
 	const char *admin_ip;  /* NULL = no admin endpoint; must be loopback */
 	int admin_port;
 	ks_store_t *store;     /* borrowed */

@@ -487,7 +487,7 @@ static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, c
 			cJSON_AddStringToObject(meta, "name", nm);
 		}
 	}
-	if ((flags & KS_W_STRICT) && (rc = ks_check_fields(rt, obj, e)) != 0)
+	if ((flags & KS_W_STRICT) && (rc = ks_check_fields(srt, obj, e)) != 0)
 		goto fail;
 	rc = ks_prepare(srt, obj, NULL, alloc_ip, st, e);
 	if (rc)

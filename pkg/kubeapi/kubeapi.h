@@ -70,8 +70,9 @@ void kubeapi_selector_free(kubeapi_selector_t *s);
  * with err naming the problem. */
 int kubeapi_selectors_validate(const char *labels, const char *fields, char *err, size_t errlen);
 
-/* Resolves a dotted path ("metadata.name") in obj; returns a borrowed node or
- * NULL when a step is missing. */
+/* Resolves a dotted path ("metadata.name"; a number indexes an array:
+ * "spec.containers.0.image") in obj; returns a borrowed node or NULL when a
+ * step is missing. */
 const cJSON *kubeapi_get_path(const cJSON *obj, const char *dotted);
 
 /* ---- patches ------------------------------------------------------------ */

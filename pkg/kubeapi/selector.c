@@ -432,9 +432,17 @@ const cJSON *kubeapi_get_path(const cJSON *obj, const char *dotted)
 			return NULL;
 		memcpy(seg, p, n);
 		seg[n] = '\0';
-		if (!cJSON_IsObject(cur))
+		if (cJSON_IsArray(cur)) {
+			char *end;
+			long idx = strtol(seg, &end, 10);
+			if (!*seg || *end || idx < 0 || idx > 1000000)
+				return NULL;
+			cur = cJSON_GetArrayItem(cur, (int)idx);
+		} else if (cJSON_IsObject(cur)) {
+			cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+		} else {
 			return NULL;
-		cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+		}
 		p += n;
 		if (*p == '.')
 			p++;

@@ -80,7 +80,8 @@ static void test_create_metadata_and_defaults(void **state)
 	assert_true(num(d, "metadata.generation") == 1);
 	assert_string_equal(str(d, "spec.strategy.type"), "RollingUpdate");
 	assert_string_equal(str(d, "spec.template.spec.restartPolicy"), "Always");
-	assert_string_equal(str(d, "spec.template.spec.containers.0.imagePullPolicy"), "");
+	assert_string_equal(str(d, "spec.template.spec.containers.0.imagePullPolicy"), "IfNotPresent");
+	assert_string_equal(str(d, "spec.template.spec.serviceAccountName"), "default");
 	char rv[32];
 	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)ks_store_rv(st));
 	assert_string_equal(str(d, "metadata.resourceVersion"), rv);
@@ -98,6 +99,12 @@ static void test_create_metadata_and_defaults(void **state)
 				"{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
 				"\"template\":{\"metadata\":{\"labels\":{\"a\":\"c\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
 				NULL), -422);
+	/* Services get a ClusterIP and port defaults. */
+	assert_int_equal(create(st, RT("", "services"), "demo", "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"ports\":[{\"port\":80}]}}", &d), 0);
+	assert_true(strlen(str(d, "spec.clusterIP")) >= 7);
+	assert_true(num(d, "spec.ports.0.targetPort") == 80);
+	assert_string_equal(str(d, "spec.ports.0.protocol"), "TCP");
+	cJSON_Delete(d);
 	/* generateName. */
 	assert_int_equal(create(st, RT("", "configmaps"), "demo", "{\"metadata\":{\"generateName\":\"gen-\"}}", &d), 0);
 	assert_true(strncmp(str(d, "metadata.name"), "gen-", 4) == 0 && strlen(str(d, "metadata.name")) == 9);
