@@ -1,21 +1,30 @@
 /* bench_reconcile: one reconcile's scrape + parse + aggregate + decide for
  * 10, 100 and 1000 worker pods, each served on its own loopback address
- * (127.6.X.Y) by an in-process fake metrics server (one epoll thread).
+ * (127.6.X.Y) by a fake metrics server.
+ *
+ * Processes, so that rss_mib is the controller side's own footprint: the
+ * fake metrics server (1000 listening sockets, one epoll loop) is forked
+ * first, before anything is allocated; then each pod count runs in a fresh
+ * child forked from the still-small parent, and rss_mib is that child's
+ * VmHWM (peak RSS) after the reconcile rounds, before the baseline runs.
  * Baseline: the raw concurrent HTTP fetch of the same bodies on the same
- * loop (kube_http_start, no parsing). Median of ROUNDS rounds.
+ * loop (kube_http_start, no parsing, no concurrency cap). Median of ROUNDS.
  * Output: bench=reconcile_pods pods=N wall_ms= cpu_ms= rss_mib= value= unit=ms
  *         baseline=raw_fetch baseline_value= ratio= */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +40,6 @@ static char g_resp[4096];
 static size_t g_resp_len;
 static int g_port;
 static int g_net;
-static atomic_bool g_stop;
 
 static void make_body(void)
 {
@@ -68,11 +76,13 @@ static void addr_of(int i, char *buf, size_t cap)
 	snprintf(buf, cap, "127.6.%d.%d", g_net + i / 250, i % 250 + 1);
 }
 
-/* One epoll thread: listeners on every address, answers and closes. */
-static void *server(void *arg)
+/* The fake metrics server process: answers every request with g_resp and
+ * closes; exits when the parent closes its end of ctl (EOF on ctl_fd). */
+static void serve(const int *lfd, int ctl_fd)
 {
-	int *lfd = arg;
 	int ep = epoll_create1(0);
+	struct epoll_event cev = {.events = EPOLLIN, .data.u64 = (uint64_t)ctl_fd | (2ull << 32)};
+	epoll_ctl(ep, EPOLL_CTL_ADD, ctl_fd, &cev);
 	for (int i = 0; i < MAXPODS; i++) {
 		struct epoll_event ev = {.events = EPOLLIN,
 		                         .data.u64 = (uint64_t)lfd[i] | (1ull << 32)};
@@ -80,12 +90,15 @@ static void *server(void *arg)
 	}
 	struct epoll_event evs[256];
 	char buf[2048];
-	while (!atomic_load(&g_stop)) {
-		int n = epoll_wait(ep, evs, 256, 100);
+	for (;;) {
+		int n = epoll_wait(ep, evs, 256, -1);
 		for (int k = 0; k < n; k++) {
 			int fd = (int)(evs[k].data.u64 & 0xffffffffu);
-			if (evs[k].data.u64 >> 32) {
-				int c = accept(fd, NULL, NULL);
+			uint64_t kind = evs[k].data.u64 >> 32;
+			if (kind == 2)
+				_exit(0);
+			if (kind == 1) {
+				int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 				if (c < 0)
 					continue;
 				struct epoll_event ev = {.events = EPOLLIN,
@@ -94,7 +107,8 @@ static void *server(void *arg)
 				continue;
 			}
 			ssize_t r = read(fd, buf, sizeof(buf));
-			if (r > 0 && memmem(buf, (size_t)r, "\r\n\r\n", 4)) {
+			bool whole = r > 0 && memmem(buf, (size_t)r, "\r\n\r\n", 4);
+			if (whole) {
 				size_t off = 0;
 				while (off < g_resp_len) {
 					ssize_t w = write(fd, g_resp + off, g_resp_len - off);
@@ -103,14 +117,62 @@ static void *server(void *arg)
 					off += (size_t)w;
 				}
 			}
-			if (r <= 0 || memmem(buf, (size_t)(r > 0 ? r : 0), "\r\n\r\n", 4)) {
+			if (r <= 0 || whole) {
 				epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 				close(fd);
 			}
 		}
 	}
-	close(ep);
-	return NULL;
+}
+
+/* Forks the server; returns the write end of its control pipe (closing it
+ * stops the server) or -1. Waits until every address listens. */
+static int start_server(pid_t *pid)
+{
+	int ctl[2], rdy[2];
+	if (pipe2(ctl, O_CLOEXEC) != 0 || pipe2(rdy, O_CLOEXEC) != 0)
+		return -1;
+	*pid = fork();
+	if (*pid < 0)
+		return -1;
+	if (*pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(ctl[1]);
+		close(rdy[0]);
+		static int lfd[MAXPODS];
+		for (int i = 0; i < MAXPODS; i++) {
+			char a[32];
+			addr_of(i, a, sizeof(a));
+			lfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			int one = 1;
+			setsockopt(lfd[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			struct sockaddr_in sa = {.sin_family = AF_INET,
+			                         .sin_port = htons((uint16_t)g_port)};
+			inet_pton(AF_INET, a, &sa.sin_addr);
+			if (bind(lfd[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+			    listen(lfd[i], 512) != 0) {
+				fprintf(stderr, "bench_reconcile: bind %s:%d: %s\n", a, g_port,
+				        strerror(errno));
+				_exit(1);
+			}
+		}
+		if (write(rdy[1], "r", 1) != 1)
+			_exit(1);
+		close(rdy[1]);
+		serve(lfd, ctl[0]);
+		_exit(0);
+	}
+	close(ctl[0]);
+	close(rdy[1]);
+	char c;
+	ssize_t r = read(rdy[0], &c, 1);
+	close(rdy[0]);
+	if (r != 1) {
+		close(ctl[1]);
+		waitpid(*pid, NULL, 0);
+		return -1;
+	}
+	return ctl[1];
 }
 
 static double cpu_ms(void)
@@ -120,11 +182,25 @@ static double cpu_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static double rss_mib(void)
+/* Peak resident set of this process (VmHWM), MiB; -1 when unreadable. */
+static double vm_hwm_mib(void)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss / 1024.0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	double v = -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "VmHWM:", 6) == 0) {
+			char *end;
+			long kb = strtol(line + 6, &end, 10);
+			if (end != line + 6)
+				v = kb / 1024.0;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
 }
 
 static int g_done;
@@ -138,8 +214,10 @@ static void scraped(ctl_scrape_t *s, void *arg)
 static int g_raw_left;
 static void raw_done(const kube_http_result_t *r, void *arg)
 {
-	(void)r;
 	(void)arg;
+	if (r->err != 0 || r->status != 200)
+		fprintf(stderr, "bench_reconcile: raw fetch failed: %s\n",
+		        r->errmsg ? r->errmsg : "status");
 	g_raw_left--;
 }
 
@@ -149,47 +227,28 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int main(void)
+/* The controller side for n pods, in its own process: ROUNDS reconciles
+ * (peak RSS read after them), then ROUNDS raw fetches. Prints the line. */
+static int run_count(int n)
 {
 	char err[256];
-	make_body();
-	srand((unsigned)time(NULL) ^ (unsigned)getpid());
-	g_net = 10 + rand() % 200;
-	g_port = 20000 + rand() % 30000;
-	static int lfd[MAXPODS];
-	for (int i = 0; i < MAXPODS; i++) {
-		char a[32];
-		addr_of(i, a, sizeof(a));
-		lfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		int one = 1;
-		setsockopt(lfd[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-		                         .sin_port = htons((uint16_t)g_port)};
-		inet_pton(AF_INET, a, &sa.sin_addr);
-		if (bind(lfd[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-		    listen(lfd[i], 512) != 0) {
-			fprintf(stderr, "bench_reconcile: bind %s:%d: %s\n", a, g_port,
-			        strerror(errno));
-			return 1;
-		}
-	}
-	pthread_t th;
-	pthread_create(&th, NULL, server, lfd);
 	kube_loop_t *loop = kube_loop_new(err, sizeof(err));
 	if (!loop) {
 		fprintf(stderr, "bench_reconcile: %s\n", err);
 		return 1;
 	}
-	static char urlbuf[MAXPODS][64];
-	static const char *urls[MAXPODS];
-	static ctl_pod_t pods[MAXPODS];
-	static autoscale_pod_t in[MAXPODS];
-	for (int i = 0; i < MAXPODS; i++) {
-		char a[32];
+	char **urls = calloc((size_t)n, sizeof(char *));
+	ctl_pod_t *pods = calloc((size_t)n, sizeof(*pods));
+	autoscale_pod_t *in = calloc((size_t)n, sizeof(*in));
+	if (!urls || !pods || !in)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		char a[32], u[64];
 		addr_of(i, a, sizeof(a));
-		snprintf(urlbuf[i], sizeof(urlbuf[i]), "http://%s:%d/metrics", a, g_port);
-		urls[i] = urlbuf[i];
-		memset(&pods[i], 0, sizeof(pods[i]));
+		snprintf(u, sizeof(u), "http://%s:%d/metrics", a, g_port);
+		urls[i] = strdup(u);
+		if (!urls[i])
+			return 1;
 		snprintf(pods[i].name, sizeof(pods[i].name), "w-%d", i);
 		snprintf(pods[i].ip, sizeof(pods[i].ip), "%s", a);
 		pods[i].phase = AUTOSCALE_POD_RUNNING;
@@ -203,66 +262,101 @@ int main(void)
 		fprintf(stderr, "bench_reconcile: policy: %s\n", err);
 		return 1;
 	}
-	const int counts[] = {10, 100, 1000};
-	for (int ci = 0; ci < 3; ci++) {
-		int n = counts[ci];
-		double wall[ROUNDS], cpu[ROUNDS], base[ROUNDS];
-		autoscale_state_t *st = autoscale_state_new();
-		for (int r = 0; r < ROUNDS; r++) {
-			/* baseline: raw fetch */
-			int64_t t0 = base_now_ns();
-			g_raw_left = n;
-			for (int i = 0; i < n; i++) {
-				kube_http_opts_t o = {0};
-				o.url = urls[i];
-				o.timeout_ms = 5000;
-				o.max_body = 1 << 20;
-				if (kube_http_start(loop, &o, raw_done, NULL, NULL) != 0)
-					g_raw_left--;
-			}
-			while (g_raw_left > 0)
-				kube_loop_run_once(loop, 100);
-			base[r] = (double)(base_now_ns() - t0) / 1e6;
-
-			/* reconcile: scrape + parse + aggregate + decide */
-			double c0 = cpu_ms();
-			t0 = base_now_ns();
-			g_done = 0;
-			ctl_scrape_opts_t so = {5000, 1 << 20, 256};
-			ctl_scrape_t *s =
-			        ctl_scrape_start(loop, urls, (size_t)n, &so, NULL, scraped, NULL);
-			while (!g_done)
-				kube_loop_run_once(loop, 100);
-			size_t nres;
-			const ctl_scrape_result_t *res = ctl_scrape_results(s, &nres);
-			size_t ok = ctl_scrape_build_input(pods, (size_t)n, res, nres, in);
-			autoscale_input_t ai = {1000.0 + r * 15.0, n, 8, in, (size_t)n};
-			autoscale_decision_t d;
-			autoscale_decide(&pol, st, &ai, &d);
-			ctl_scrape_free(s);
-			wall[r] = (double)(base_now_ns() - t0) / 1e6;
-			cpu[r] = cpu_ms() - c0;
-			if (ok != (size_t)n) {
-				fprintf(stderr, "bench_reconcile: only %zu of %d scrapes worked\n",
-				        ok, n);
-				return 1;
-			}
+	double wall[ROUNDS], cpu[ROUNDS], base[ROUNDS];
+	autoscale_state_t *st = autoscale_state_new();
+	for (int r = 0; r < ROUNDS; r++) {
+		/* reconcile: scrape + parse + aggregate + decide, with the
+		 * daemon's defaults (ctl_scrape_opts_t zeroes) */
+		double c0 = cpu_ms();
+		int64_t t0 = base_now_ns();
+		g_done = 0;
+		ctl_scrape_opts_t so = {5000, 0, 0};
+		ctl_scrape_t *s = ctl_scrape_start(loop, (const char *const *)urls, (size_t)n, &so,
+		                                   NULL, scraped, NULL);
+		if (!s)
+			return 1;
+		while (!g_done)
+			kube_loop_run_once(loop, 100);
+		size_t nres;
+		const ctl_scrape_result_t *res = ctl_scrape_results(s, &nres);
+		size_t ok = ctl_scrape_build_input(pods, (size_t)n, res, nres, in);
+		autoscale_input_t ai = {1000.0 + r * 15.0, n, 8, in, (size_t)n};
+		autoscale_decision_t d;
+		autoscale_decide(&pol, st, &ai, &d);
+		ctl_scrape_free(s);
+		wall[r] = (double)(base_now_ns() - t0) / 1e6;
+		cpu[r] = cpu_ms() - c0;
+		if (ok != (size_t)n) {
+			fprintf(stderr, "bench_reconcile: only %zu of %d scrapes worked\n", ok, n);
+			return 1;
 		}
-		autoscale_state_free(st);
-		qsort(wall, ROUNDS, sizeof(double), cmp);
-		qsort(cpu, ROUNDS, sizeof(double), cmp);
-		qsort(base, ROUNDS, sizeof(double), cmp);
-		double w = wall[ROUNDS / 2], b = base[ROUNDS / 2];
-		printf("bench=reconcile_pods pods=%d wall_ms=%.2f cpu_ms=%.2f rss_mib=%.1f "
-		       "value=%.2f "
-		       "unit=ms baseline=raw_fetch baseline_value=%.2f ratio=%.2f\n",
-		       n, w, cpu[ROUNDS / 2], rss_mib(), w, b, b > 0 ? w / b : 0);
-		fflush(stdout);
 	}
-	atomic_store(&g_stop, true);
-	pthread_join(th, NULL);
-	for (int i = 0; i < MAXPODS; i++)
-		close(lfd[i]);
+	double rss = vm_hwm_mib();
+	for (int r = 0; r < ROUNDS; r++) {
+		int64_t t0 = base_now_ns();
+		g_raw_left = n;
+		for (int i = 0; i < n; i++) {
+			kube_http_opts_t o = {0};
+			o.url = urls[i];
+			o.timeout_ms = 5000;
+			o.max_body = 1 << 20;
+			if (kube_http_start(loop, &o, raw_done, NULL, NULL) != 0)
+				g_raw_left--;
+		}
+		while (g_raw_left > 0)
+			kube_loop_run_once(loop, 100);
+		base[r] = (double)(base_now_ns() - t0) / 1e6;
+	}
+	autoscale_state_free(st);
+	qsort(wall, ROUNDS, sizeof(double), cmp);
+	qsort(cpu, ROUNDS, sizeof(double), cmp);
+	qsort(base, ROUNDS, sizeof(double), cmp);
+	double w = wall[ROUNDS / 2], b = base[ROUNDS / 2];
+	printf("bench=reconcile_pods pods=%d wall_ms=%.2f cpu_ms=%.2f rss_mib=%.1f value=%.2f "
+	       "unit=ms baseline=raw_fetch baseline_value=%.2f ratio=%.2f\n",
+	       n, w, cpu[ROUNDS / 2], rss, w, b, b > 0 ? w / b : 0);
+	fflush(stdout);
+	for (int i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+	free(pods);
+	free(in);
 	kube_loop_free(loop);
 	return 0;
+}
+
+int main(void)
+{
+	make_body();
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	g_net = 10 + rand() % 200;
+	g_port = 20000 + rand() % 30000;
+	pid_t spid;
+	int ctl = start_server(&spid);
+	if (ctl < 0) {
+		fprintf(stderr, "bench_reconcile: the fake metrics server did not start\n");
+		return 1;
+	}
+	const int counts[] = {10, 100, 1000};
+	int rc = 0;
+	for (int ci = 0; ci < 3 && rc == 0; ci++) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid < 0) {
+			rc = 1;
+			break;
+		}
+		if (pid == 0) {
+			close(ctl);
+			_exit(run_count(counts[ci]));
+		}
+		int wst;
+		if (waitpid(pid, &wst, 0) != pid || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+			fprintf(stderr, "bench_reconcile: pods=%d failed\n", counts[ci]);
+			rc = 1;
+		}
+	}
+	close(ctl);
+	waitpid(spid, NULL, 0);
+	return rc;
 }
