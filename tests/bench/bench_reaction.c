@@ -16,6 +16,7 @@
  * BENCH_REACTION_DEBUG=1 prints every round on stderr.
  * Output (medians of the rounds; max_ms the worst round):
  *   bench=reaction_time sync_period_s=P rounds=N wait_ms= work_ms= max_ms=
+ *   daemon_rss_mib= (the daemon's VmHWM so far, 2 pods)
  *   value= unit=ms baseline=sync_period baseline_value=P*1000 ratio=value/baseline */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -358,6 +359,28 @@ static bool time_reached(void)
 	return base_now_ns() >= g_until_ns;
 }
 
+/* Peak RSS (VmHWM) of a process in MiB, -1 when unreadable. */
+static double hwm_mib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	double v = -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "VmHWM:", 6) == 0) {
+			char *end;
+			long kb = strtol(line + 6, &end, 10);
+			if (end != line + 6)
+				v = kb / 1024.0;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -421,10 +444,11 @@ static int measure(kube_loop_t *loop, kube_client_t *c, int period_s, int rounds
 	qsort(work, (size_t)rounds, sizeof(double), cmp);
 	double med = react[rounds / 2], base = period_s * 1000.0;
 	printf("bench=reaction_time sync_period_s=%d rounds=%d wait_ms=%.0f work_ms=%.1f "
-	       "max_ms=%.0f value=%.0f unit=ms baseline=sync_period baseline_value=%.0f "
+	       "max_ms=%.0f daemon_rss_mib=%.1f value=%.0f unit=ms baseline=sync_period "
+	       "baseline_value=%.0f "
 	       "ratio=%.2f\n",
-	       period_s, rounds, wait[rounds / 2], work[rounds / 2], react[rounds - 1], med, base,
-	       med / base);
+	       period_s, rounds, wait[rounds / 2], work[rounds / 2], react[rounds - 1],
+	       hwm_mib(g_ctl), med, base, med / base);
 	fflush(stdout);
 	return 0;
 }

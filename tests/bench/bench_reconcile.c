@@ -4,9 +4,12 @@
  *
  * Processes, so that rss_mib is the controller side's own footprint: the
  * fake metrics server (1000 listening sockets, one epoll loop) is forked
- * first, before anything is allocated; then each pod count runs in a fresh
- * child forked from the still-small parent, and rss_mib is that child's
- * VmHWM (peak RSS) after the reconcile rounds, before the baseline runs.
+ * first, before anything is allocated; then each pod count runs in fresh
+ * children forked from the still-small parent: one that only reconciles
+ * (rss_mib is its VmHWM, peak RSS), then one that times reconciles and
+ * baseline fetches, alternating round by round after a warm-up of each.
+ * Scrapes use the daemon's defaults (at most 256 at a time; the env
+ * BENCH_SCRAPE_CONCURRENCY=N changes that cap).
  * Baseline: the raw concurrent HTTP fetch of the same bodies on the same
  * loop (kube_http_start, no parsing, no concurrency cap). Median of ROUNDS.
  * Output: bench=reconcile_pods pods=N wall_ms= cpu_ms= rss_mib= value= unit=ms
@@ -203,6 +206,22 @@ static double vm_hwm_mib(void)
 	return v;
 }
 
+/* The daemon's --scrape-concurrency default (256), or
+ * BENCH_SCRAPE_CONCURRENCY=N to see how the footprint follows it. */
+static int concurrency(void)
+{
+	const char *v = getenv("BENCH_SCRAPE_CONCURRENCY");
+	if (!v || !*v)
+		return 0;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (*end || n < 1 || n > 100000) {
+		fprintf(stderr, "bench_reconcile: BENCH_SCRAPE_CONCURRENCY=%s ignored\n", v);
+		return 0;
+	}
+	return (int)n;
+}
+
 static int g_done;
 static void scraped(ctl_scrape_t *s, void *arg)
 {
@@ -227,102 +246,178 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The controller side for n pods, in its own process: ROUNDS reconciles
- * (peak RSS read after them), then ROUNDS raw fetches. Prints the line. */
-static int run_count(int n)
+typedef struct {
+	int n;
+	kube_loop_t *loop;
+	char **urls;
+	ctl_pod_t *pods;
+	autoscale_pod_t *in;
+	autoscale_policy_t pol;
+	autoscale_state_t *st;
+} side_t;
+
+static void side_free(side_t *x)
+{
+	for (int i = 0; x->urls && i < x->n; i++)
+		free(x->urls[i]);
+	free(x->urls);
+	free(x->pods);
+	free(x->in);
+	autoscale_state_free(x->st);
+	kube_loop_free(x->loop);
+}
+
+static int side_init(side_t *x, int n)
 {
 	char err[256];
-	kube_loop_t *loop = kube_loop_new(err, sizeof(err));
-	if (!loop) {
-		fprintf(stderr, "bench_reconcile: %s\n", err);
-		return 1;
+	memset(x, 0, sizeof(*x));
+	x->n = n;
+	x->loop = kube_loop_new(err, sizeof(err));
+	x->urls = calloc((size_t)n, sizeof(char *));
+	x->pods = calloc((size_t)n, sizeof(*x->pods));
+	x->in = calloc((size_t)n, sizeof(*x->in));
+	x->st = autoscale_state_new();
+	if (!x->loop || !x->urls || !x->pods || !x->in || !x->st) {
+		fprintf(stderr, "bench_reconcile: setup: %s\n", x->loop ? "out of memory" : err);
+		return -1;
 	}
-	char **urls = calloc((size_t)n, sizeof(char *));
-	ctl_pod_t *pods = calloc((size_t)n, sizeof(*pods));
-	autoscale_pod_t *in = calloc((size_t)n, sizeof(*in));
-	if (!urls || !pods || !in)
-		return 1;
 	for (int i = 0; i < n; i++) {
 		char a[32], u[64];
 		addr_of(i, a, sizeof(a));
 		snprintf(u, sizeof(u), "http://%s:%d/metrics", a, g_port);
-		urls[i] = strdup(u);
-		if (!urls[i])
-			return 1;
-		snprintf(pods[i].name, sizeof(pods[i].name), "w-%d", i);
-		snprintf(pods[i].ip, sizeof(pods[i].ip), "%s", a);
-		pods[i].phase = AUTOSCALE_POD_RUNNING;
-		pods[i].ready = true;
+		x->urls[i] = strdup(u);
+		if (!x->urls[i])
+			return -1;
+		snprintf(x->pods[i].name, sizeof(x->pods[i].name), "w-%d", i);
+		snprintf(x->pods[i].ip, sizeof(x->pods[i].ip), "%s", a);
+		x->pods[i].phase = AUTOSCALE_POD_RUNNING;
+		x->pods[i].ready = true;
 	}
 	const char *keys[] = {"scaleTargetRef", "maxReplicas", "targetPoolOccupancy",
 	                      "targetP99Latency"};
 	const char *vals[] = {"Deployment/w", "2000", "70", "500ms"};
-	autoscale_policy_t pol;
-	if (autoscale_policy_parse(keys, vals, 4, &pol, err, sizeof(err)) != 0) {
+	if (autoscale_policy_parse(keys, vals, 4, &x->pol, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bench_reconcile: policy: %s\n", err);
-		return 1;
+		return -1;
 	}
-	double wall[ROUNDS], cpu[ROUNDS], base[ROUNDS];
-	autoscale_state_t *st = autoscale_state_new();
-	for (int r = 0; r < ROUNDS; r++) {
-		/* reconcile: scrape + parse + aggregate + decide, with the
-		 * daemon's defaults (ctl_scrape_opts_t zeroes) */
-		double c0 = cpu_ms();
-		int64_t t0 = base_now_ns();
-		g_done = 0;
-		ctl_scrape_opts_t so = {5000, 0, 0};
-		ctl_scrape_t *s = ctl_scrape_start(loop, (const char *const *)urls, (size_t)n, &so,
-		                                   NULL, scraped, NULL);
-		if (!s)
-			return 1;
-		while (!g_done)
-			kube_loop_run_once(loop, 100);
-		size_t nres;
-		const ctl_scrape_result_t *res = ctl_scrape_results(s, &nres);
-		size_t ok = ctl_scrape_build_input(pods, (size_t)n, res, nres, in);
-		autoscale_input_t ai = {1000.0 + r * 15.0, n, 8, in, (size_t)n};
-		autoscale_decision_t d;
-		autoscale_decide(&pol, st, &ai, &d);
-		ctl_scrape_free(s);
-		wall[r] = (double)(base_now_ns() - t0) / 1e6;
-		cpu[r] = cpu_ms() - c0;
-		if (ok != (size_t)n) {
-			fprintf(stderr, "bench_reconcile: only %zu of %d scrapes worked\n", ok, n);
-			return 1;
-		}
+	return 0;
+}
+
+/* One reconcile: scrape + parse + aggregate + decide, with the daemon's
+ * scrape defaults (zeroes in ctl_scrape_opts_t). Wall and CPU ms, or -1. */
+static int reconcile_round(side_t *x, int r, double *wall, double *cpu)
+{
+	double c0 = cpu_ms();
+	int64_t t0 = base_now_ns();
+	g_done = 0;
+	ctl_scrape_opts_t so = {5000, 0, concurrency()};
+	ctl_scrape_t *s = ctl_scrape_start(x->loop, (const char *const *)x->urls, (size_t)x->n, &so,
+	                                   NULL, scraped, NULL);
+	if (!s)
+		return -1;
+	while (!g_done)
+		kube_loop_run_once(x->loop, 100);
+	size_t nres;
+	const ctl_scrape_result_t *res = ctl_scrape_results(s, &nres);
+	size_t ok = ctl_scrape_build_input(x->pods, (size_t)x->n, res, nres, x->in);
+	autoscale_input_t ai = {1000.0 + r * 15.0, x->n, 8, x->in, (size_t)x->n};
+	autoscale_decision_t d;
+	autoscale_decide(&x->pol, x->st, &ai, &d);
+	ctl_scrape_free(s);
+	*wall = (double)(base_now_ns() - t0) / 1e6;
+	*cpu = cpu_ms() - c0;
+	if (ok != (size_t)x->n) {
+		fprintf(stderr, "bench_reconcile: only %zu of %d scrapes worked\n", ok, x->n);
+		return -1;
 	}
+	return 0;
+}
+
+/* The baseline: every URL fetched at once, bodies not looked at. Wall ms. */
+static double raw_round(side_t *x)
+{
+	int64_t t0 = base_now_ns();
+	g_raw_left = x->n;
+	for (int i = 0; i < x->n; i++) {
+		kube_http_opts_t o = {0};
+		o.url = x->urls[i];
+		o.timeout_ms = 5000;
+		o.max_body = 1 << 20;
+		if (kube_http_start(x->loop, &o, raw_done, NULL, NULL) != 0)
+			g_raw_left--;
+	}
+	while (g_raw_left > 0)
+		kube_loop_run_once(x->loop, 100);
+	return (double)(base_now_ns() - t0) / 1e6;
+}
+
+/* Footprint child: ROUNDS reconciles of n pods and nothing else; writes
+ * its VmHWM (MiB, a double) to fd. */
+static int run_footprint(int n, int fd)
+{
+	side_t x;
+	int rc = side_init(&x, n);
+	double w, c;
+	for (int r = 0; r < ROUNDS && rc == 0; r++)
+		rc = reconcile_round(&x, r, &w, &c);
 	double rss = vm_hwm_mib();
-	for (int r = 0; r < ROUNDS; r++) {
-		int64_t t0 = base_now_ns();
-		g_raw_left = n;
-		for (int i = 0; i < n; i++) {
-			kube_http_opts_t o = {0};
-			o.url = urls[i];
-			o.timeout_ms = 5000;
-			o.max_body = 1 << 20;
-			if (kube_http_start(loop, &o, raw_done, NULL, NULL) != 0)
-				g_raw_left--;
-		}
-		while (g_raw_left > 0)
-			kube_loop_run_once(loop, 100);
-		base[r] = (double)(base_now_ns() - t0) / 1e6;
+	side_free(&x);
+	if (rc == 0 && write(fd, &rss, sizeof(rss)) != (ssize_t)sizeof(rss))
+		rc = -1;
+	return rc == 0 ? 0 : 1;
+}
+
+/* Timing child: one warm-up of each, then ROUNDS rounds alternating
+ * reconcile and raw fetch, so both see the same machine; prints the line. */
+static int run_timing(int n, double rss)
+{
+	side_t x;
+	double wall[ROUNDS], cpu[ROUNDS], base[ROUNDS], w, c;
+	int rc = side_init(&x, n);
+	if (rc == 0)
+		rc = reconcile_round(&x, 0, &w, &c);
+	if (rc == 0)
+		raw_round(&x);
+	for (int r = 0; r < ROUNDS && rc == 0; r++) {
+		rc = reconcile_round(&x, r + 1, &wall[r], &cpu[r]);
+		base[r] = raw_round(&x);
 	}
-	autoscale_state_free(st);
+	side_free(&x);
+	if (rc != 0)
+		return 1;
 	qsort(wall, ROUNDS, sizeof(double), cmp);
 	qsort(cpu, ROUNDS, sizeof(double), cmp);
 	qsort(base, ROUNDS, sizeof(double), cmp);
-	double w = wall[ROUNDS / 2], b = base[ROUNDS / 2];
+	double wm = wall[ROUNDS / 2], b = base[ROUNDS / 2];
 	printf("bench=reconcile_pods pods=%d wall_ms=%.2f cpu_ms=%.2f rss_mib=%.1f value=%.2f "
 	       "unit=ms baseline=raw_fetch baseline_value=%.2f ratio=%.2f\n",
-	       n, w, cpu[ROUNDS / 2], rss, w, b, b > 0 ? w / b : 0);
+	       n, wm, cpu[ROUNDS / 2], rss, wm, b, b > 0 ? wm / b : 0);
 	fflush(stdout);
-	for (int i = 0; i < n; i++)
-		free(urls[i]);
-	free(urls);
-	free(pods);
-	free(in);
-	kube_loop_free(loop);
 	return 0;
+}
+
+/* Forks fn's child and waits for it; 0 when it exited 0. */
+static int child(int (*fn)(int, int), int a, int b, int close_fd)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(close_fd);
+		_exit(fn(a, b));
+	}
+	int wst;
+	if (waitpid(pid, &wst, 0) != pid || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
+		return -1;
+	return 0;
+}
+
+static double g_rss;
+static int timing_with_rss(int n, int unused)
+{
+	(void)unused;
+	return run_timing(n, g_rss);
 }
 
 int main(void)
@@ -340,21 +435,19 @@ int main(void)
 	const int counts[] = {10, 100, 1000};
 	int rc = 0;
 	for (int ci = 0; ci < 3 && rc == 0; ci++) {
-		fflush(stdout);
-		pid_t pid = fork();
-		if (pid < 0) {
-			rc = 1;
-			break;
-		}
-		if (pid == 0) {
-			close(ctl);
-			_exit(run_count(counts[ci]));
-		}
-		int wst;
-		if (waitpid(pid, &wst, 0) != pid || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+		int p[2];
+		g_rss = -1;
+		if (pipe2(p, O_CLOEXEC) != 0)
+			return 1;
+		rc = child(run_footprint, counts[ci], p[1], ctl);
+		close(p[1]);
+		if (rc == 0 && read(p[0], &g_rss, sizeof(g_rss)) != (ssize_t)sizeof(g_rss))
+			rc = -1;
+		close(p[0]);
+		if (rc == 0)
+			rc = child(timing_with_rss, counts[ci], 0, ctl);
+		if (rc != 0)
 			fprintf(stderr, "bench_reconcile: pods=%d failed\n", counts[ci]);
-			rc = 1;
-		}
 	}
 	close(ctl);
 	waitpid(spid, NULL, 0);
