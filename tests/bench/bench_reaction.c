@@ -80,21 +80,24 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 	return remove(p);
 }
 
-static void stop_child(pid_t *pid)
+/* SIGTERM, then SIGKILL after 5 s. Returns the wait status (-1 if none). */
+static int stop_child(pid_t *pid)
 {
+	int st = -1;
 	if (*pid <= 0)
-		return;
+		return -1;
 	kill(*pid, SIGTERM);
 	for (int i = 0; i < 100; i++) {
-		if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+		if (waitpid(*pid, &st, WNOHANG) == *pid) {
 			*pid = -1;
-			return;
+			return st;
 		}
 		usleep(50000);
 	}
 	kill(*pid, SIGKILL);
-	waitpid(*pid, NULL, 0);
+	waitpid(*pid, &st, 0);
 	*pid = -1;
+	return st;
 }
 
 static void cleanup(void)
@@ -534,6 +537,15 @@ static int run(const char *bin)
 	int rc = measure(loop, c, 1, ROUNDS_FAST);
 	if (rc == 0)
 		rc = measure(loop, c, 15, ROUNDS_SLOW);
+	/* The daemon must stop cleanly on SIGTERM (exit 0; under a
+	 * sanitizer a report makes this fail too). */
+	int st = stop_child(&g_ctl);
+	if (rc == 0 && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		fprintf(stderr,
+		        "bench_reaction: mcp-autoscaler did not exit 0 on SIGTERM (status %d)\n",
+		        st);
+		rc = -1;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "bench_reaction: controller log:\n");
 		FILE *f = fopen(log2, "r");
@@ -544,7 +556,6 @@ static int run(const char *bin)
 			fclose(f);
 		}
 	}
-	stop_child(&g_ctl);
 	kube_informer_free(inf);
 	kube_client_free(c);
 	kube_config_free(cfg);
