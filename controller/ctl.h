@@ -11,7 +11,9 @@
  *   autoscale_commit -> Events -> status annotation (only when it changed)
  *
  * A change of a policy's data starts a sync at once; otherwise every
- * syncPeriod (the policy's key, else the --sync-period default). API errors
+ * syncPeriod (the policy's key, else the --sync-period default), at a fixed
+ * rate counted from the previous sync's start (an overrun starts the next at
+ * once), so a load step waits at most one period for a scrape. API errors
  * back the one policy off (1 s doubling to 60 s); a 409 on /scale re-reads
  * and re-decides (3 times). Nothing is written unless the leader gate
  * (ctl_leader_leading, or no election) says so; losing leadership cancels

@@ -319,7 +319,12 @@ static void finish(policy_t *p, bool ok)
 		return;
 	}
 	if (ok) {
-		schedule(p, period_ms(p));
+		/* Fixed rate from the sync's start, as a ticker: a load step
+		 * waits at most one period for the next scrape, however long
+		 * this sync took (writes, 409 re-reads). An overrun starts the
+		 * next sync at once. */
+		int64_t d = p->t0_ms + period_ms(p) - kube_loop_now_ms(c->loop);
+		schedule(p, d > 0 ? d : 0);
 		return;
 	}
 	int64_t d = p->backoff_ms;
