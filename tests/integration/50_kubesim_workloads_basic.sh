@@ -139,8 +139,11 @@ $K apply -f "$TMP/web.yaml" >/dev/null || fail "apply web.yaml"
 wait_for 20 "2 ready web pods" ready_is 2
 wait_for 10 "2 web processes" procs_are 2
 wait_for 10 "2 endpoints" ep_is 2
-$K get deploy web -o jsonpath='{.status.readyReplicas}/{.status.availableReplicas}/{.status.updatedReplicas}' |
-	grep -qx 2/2/2 || fail "deployment status: $($K get deploy web -o jsonpath='{.status}')"
+# The Deployment's status follows the pods' readiness a moment later.
+deploy_status_is() {
+	[ "$($K get deploy web -o jsonpath='{.status.readyReplicas}/{.status.availableReplicas}/{.status.updatedReplicas}')" = "$1" ]
+}
+wait_for 10 "deployment status 2/2/2 (ready/available/updated)" deploy_status_is 2/2/2
 POD=$($K get pods -l app=web -o jsonpath='{.items[0].metadata.name}')
 echo "$POD" | grep -Eq '^web-[a-z0-9]+-[a-z0-9]{5}$' || fail "pod name $POD"
 $K get pod "$POD" -o jsonpath='{.status.podIP}' | grep -q "^127\.7\.$((X + 1))\." ||
