@@ -3,28 +3,31 @@
  * Design (see docs/mcppool.md for the long form):
  *
  * - Slots are preallocated (max_size), cache-line aligned. A slot is owned by
- *   exactly one party at a time: the idle stack, one borrower, one opener
- *   thread (CONNECTING), the closer (CLOSING), or nobody (DISCONNECTED, taken
- *   only under the pool mutex). Ownership moves through the idle stack's CAS
- *   (release/acquire) or the mutex, so a slot's plain fields need no lock.
- * - Idle connections sit on a lock-free LIFO stack (Treiber stack of slot
- *   indices with an ABA tag in the upper 32 bits of the head). LIFO keeps
- *   the warmest connections in use and lets the coldest age out at the
- *   bottom, where max-idle and shrink take them from.
- * - Fast path: acquire = one load of the waiter count + one CAS pop + a clock
- *   read; release = a clock read + one CAS push + one load of the waiter
- *   count. No mutex, no syscall (the clock is the vDSO).
+ *   exactly one party at a time: the idle set, one borrower, one opener
+ *   thread (CONNECTING), the closer (CLOSING), the housekeeper (ST_HELD), or
+ *   nobody (DISCONNECTED, taken only under the pool mutex). Ownership moves
+ *   through a CAS on the slot's state (IDLE -> IN_USE/ST_HELD, acquire) or
+ *   the mutex, so a slot's plain fields need no lock.
+ * - No shared idle list: a connection is idle when its slot says IDLE. A
+ *   borrower first tries the slot its thread released last (thread
+ *   affinity, after HikariCP's ConcurrentBag), then scans from slot 0, so
+ *   low slots stay busy and high ones age out (max_idle) as the bottom of a
+ *   LIFO would. Threads that keep to their slots write no shared line.
+ * - Fast path: acquire = a load of the waiter count + one CAS on the slot +
+ *   one clock read; release = one clock read + one store of the slot state
+ *   (seq_cst) + a load of the waiter count. No mutex, no syscall. The clock
+ *   is the invariant TSC where usable (see "pool time").
  * - Slow path (nothing idle, or waiters queued): the pool mutex, a FIFO of
  *   waiters each with its own condition variable (no thundering herd). A
  *   release that sees waiters hands its connection straight to the oldest.
- *   The waiter count and the stack head are both seq_cst, so a release that
- *   pushed without seeing a waiter is always seen by that waiter's pop
- *   (Dekker-style), and no wakeup is lost.
+ *   The waiter count and slot states are seq_cst, so a release that made
+ *   its slot idle without seeing a waiter is always seen by that waiter's
+ *   scan (Dekker-style), and no wakeup is lost.
  * - Opener threads connect outside the lock; a housekeeping thread retires
  *   old/idle connections, reports leaks and keeps min_idle; shrink retires
  *   idle connections at once and in-use ones on release.
- * - Counters for the hot path live in per-thread stripes (no shared line
- *   written by every thread); the rest are relaxed atomics. */
+ * - Hot-path counters live in per-thread stats stripes, owned exclusively
+ *   (plain adds, no locked instruction); the rest are relaxed atomics. */
 #include "mcppool/pool.h"
 
 #include <errno.h>
