@@ -189,7 +189,10 @@ size_t base_log_format_record(char *buf, size_t cap, base_log_format_t format,
 	       false);
 	for (int i = 0; i < static_n; i++)
 		put_kv(&b, format, static_kv[i][0], static_kv[i][1], false);
-	put_kv(&b, format, "event", event, false);
+	/* A NULL event leaves the key out, for callers that place "event"
+	 * among their own pairs (the controller's decision lines). */
+	if (event)
+		put_kv(&b, format, "event", event, false);
 	for (;;) {
 		const char *k = va_arg(ap, const char *);
 		if (k == NULL)

@@ -43,6 +43,7 @@ int base_log_parse_format(const char *s, base_log_format_t *out);
 void base_log_set_static(const char *key, const char *value);
 
 /* Writes one record: event name then (key, value) string pairs ended by NULL.
+ * A NULL event name omits the "event" key (the caller may pass it as a pair).
  * A NULL value prints as an empty string. Lines longer than 4 KiB are cut. */
 void base_log(base_log_level_t level, const char *event, ...);
 void base_logv(base_log_level_t level, const char *event, va_list ap);

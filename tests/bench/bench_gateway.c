@@ -1,0 +1,306 @@
+/* Benchmarks of the gateway (docs/design.md "Benchmark output"):
+ *
+ *   gateway_vs_direct: closed-loop FC 3 reads at the same client concurrency,
+ *     straight to mcp-devsim (zero service time) and through mcp-worker in
+ *     front of it; throughput ratio gateway/direct, p50/p99 of both.
+ *   gateway_added_p99_half_load: both paced at half the direct throughput;
+ *     value = gateway p99 - direct p99 (microseconds).
+ *   gateway_pooled_vs_connect_per_request: the pooled worker against the same
+ *     worker with --connect-per-request; throughput ratio.
+ *
+ * Spawns build/bin programs from $MCP_BIN on a random 127.2.x.y address;
+ * rounds alternate the variants and the median of the rounds is printed. */
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "mbap/link.h"
+#include "mbap/mbap.h"
+
+#define CONNS 16
+#define ROUNDS 5
+#define RUN_MS 1500
+
+typedef struct {
+	pid_t pid;
+	char addr[80];
+} proc_t;
+
+static char host[32];
+
+/* Starts MCP_BIN/prog with args; waits for its "event=listening" line and
+ * copies the addr= field. */
+static int spawn(const char *prog, char *const extra[], proc_t *p)
+{
+	const char *bin = getenv("MCP_BIN");
+	char path[1024];
+	int pfd[2];
+	char *argv[32];
+	int n = 0;
+	FILE *f;
+	char line[1024];
+	if (bin == NULL) {
+		fprintf(stderr, "bench_gateway: MCP_BIN is not set\n");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", bin, prog);
+	argv[n++] = path;
+	for (int i = 0; extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	if (pipe(pfd) != 0)
+		return -1;
+	p->pid = fork();
+	if (p->pid < 0)
+		return -1;
+	if (p->pid == 0) {
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *a;
+		if (strstr(line, "event=listening") == NULL)
+			continue;
+		a = strstr(line, " addr=");
+		if (a == NULL)
+			break;
+		a += 6;
+		a[strcspn(a, " \n")] = '\0';
+		snprintf(p->addr, sizeof(p->addr), "%s", a);
+		/* Keep draining its stderr in the background so it never blocks. */
+		if (fork() == 0) {
+			char sink[4096];
+			while (fread(sink, 1, sizeof(sink), f) > 0)
+				;
+			_exit(0);
+		}
+		fclose(f);
+		return 0;
+	}
+	if (f)
+		fclose(f);
+	fprintf(stderr, "bench_gateway: %s did not start\n", prog);
+	return -1;
+}
+
+static void stop(proc_t *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+}
+
+typedef struct {
+	struct sockaddr_in sa;
+	int64_t end_ns;
+	int64_t interval_ns; /* pacing; 0 = as fast as possible */
+	uint32_t *lat_us;
+	size_t n, cap;
+	int errors;
+} client_t;
+
+static void *client_main(void *arg)
+{
+	client_t *c = arg;
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint8_t req[12] = {0, 0, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10};
+	uint8_t rep[MBAP_MAX_ADU];
+	uint16_t tid = 0;
+	int64_t next = base_now_ns();
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa)) != 0) {
+		c->errors++;
+		close(fd);
+		return NULL;
+	}
+	while (base_now_ns() < c->end_ns) {
+		int64_t t0;
+		size_t rn;
+		if (c->interval_ns > 0) {
+			struct timespec ts;
+			next += c->interval_ns;
+			int64_t wait = next - base_now_ns();
+			if (wait > 0) {
+				ts.tv_sec = wait / 1000000000;
+				ts.tv_nsec = wait % 1000000000;
+				nanosleep(&ts, NULL);
+			}
+		}
+		mbap_set_tid(req, ++tid);
+		t0 = base_now_ns();
+		if (mbap_link_exchange(fd, req, sizeof(req), rep, sizeof(rep), &rn,
+				       t0 + 2000000000LL) != 0 ||
+		    mbap_is_exception(rep, rn, NULL)) {
+			c->errors++;
+			break;
+		}
+		if (c->n == c->cap) {
+			size_t nc = c->cap ? c->cap * 2 : 65536;
+			uint32_t *nl = realloc(c->lat_us, nc * sizeof(*nl));
+			if (nl == NULL)
+				break;
+			c->lat_us = nl;
+			c->cap = nc;
+		}
+		c->lat_us[c->n++] = (uint32_t)((base_now_ns() - t0) / 1000);
+	}
+	close(fd);
+	return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+typedef struct {
+	double rps, p50, p99;
+	int errors;
+} result_t;
+
+/* Runs CONNS closed-loop clients against addr for RUN_MS. rate_total > 0 paces. */
+static result_t run(const char *addr, double rate_total)
+{
+	client_t cs[CONNS];
+	pthread_t th[CONNS];
+	result_t r = {0};
+	size_t total = 0, k = 0;
+	uint32_t *all;
+	char h[64];
+	const char *colon = strrchr(addr, ':');
+	int64_t start = base_now_ns();
+	snprintf(h, sizeof(h), "%.*s", (int)(colon - addr), addr);
+	for (int i = 0; i < CONNS; i++) {
+		memset(&cs[i], 0, sizeof(cs[i]));
+		cs[i].sa.sin_family = AF_INET;
+		cs[i].sa.sin_port = htons((uint16_t)strtol(colon + 1, NULL, 10));
+		inet_pton(AF_INET, h, &cs[i].sa.sin_addr);
+		cs[i].end_ns = start + RUN_MS * 1000000LL;
+		cs[i].interval_ns = rate_total > 0 ? (int64_t)(1e9 * CONNS / rate_total) : 0;
+		pthread_create(&th[i], NULL, client_main, &cs[i]);
+	}
+	for (int i = 0; i < CONNS; i++) {
+		pthread_join(th[i], NULL);
+		total += cs[i].n;
+		r.errors += cs[i].errors;
+	}
+	all = malloc((total ? total : 1) * sizeof(*all));
+	for (int i = 0; i < CONNS; i++) {
+		if (all && cs[i].n)
+			memcpy(all + k, cs[i].lat_us, cs[i].n * sizeof(*all));
+		k += cs[i].n;
+		free(cs[i].lat_us);
+	}
+	if (all && total) {
+		qsort(all, total, sizeof(*all), cmp_u32);
+		r.p50 = all[total / 2];
+		r.p99 = all[(size_t)((double)total * 0.99)];
+	}
+	free(all);
+	r.rps = (double)total / (RUN_MS / 1000.0);
+	return r;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(void)
+{
+	proc_t dev = {0}, gw = {0}, cpr = {0};
+	char listen[64], devarg[96];
+	double dr[ROUNDS], gr[ROUNDS], ratio[ROUNDS], dp50[ROUNDS], dp99[ROUNDS], gp50[ROUNDS],
+		gp99[ROUNDS], hd99[ROUNDS], hg99[ROUNDS], added[ROUNDS], pr[ROUNDS], cr[ROUNDS],
+		pratio[ROUNDS];
+	int errors = 0;
+	srand((unsigned)base_now_ns());
+	snprintf(host, sizeof(host), "127.2.%d.%d", rand() % 256, rand() % 250 + 2);
+	snprintf(listen, sizeof(listen), "%s:0", host);
+	signal(SIGPIPE, SIG_IGN);
+
+	char *dargs[] = {"--listen", listen, "--max-connections", "200", NULL};
+	if (spawn("mcp-devsim", dargs, &dev) != 0)
+		return 1;
+	snprintf(devarg, sizeof(devarg), "%s", dev.addr);
+	char *gargs[] = {"--listen", listen, "--http", listen, "--device", devarg, "--pool-size",
+			 "16", "--forwarders", "16", NULL};
+	char *cargs[] = {"--listen", listen, "--http", listen, "--device", devarg,
+			 "--connect-per-request", "--forwarders", "16", NULL};
+	if (spawn("mcp-worker", gargs, &gw) != 0 || spawn("mcp-worker", cargs, &cpr) != 0) {
+		stop(&gw);
+		stop(&dev);
+		return 1;
+	}
+	base_sleep_ms(500); /* let the pool open its connections */
+	run(gw.addr, 0);    /* warm-up */
+
+	for (int i = 0; i < ROUNDS; i++) {
+		result_t d = run(dev.addr, 0);
+		result_t g = run(gw.addr, 0);
+		result_t hd = run(dev.addr, d.rps / 2);
+		result_t hg = run(gw.addr, d.rps / 2);
+		result_t p = run(gw.addr, 0);
+		result_t c = run(cpr.addr, 0);
+		errors += d.errors + g.errors + hd.errors + hg.errors + p.errors + c.errors;
+		dr[i] = d.rps;
+		gr[i] = g.rps;
+		ratio[i] = d.rps > 0 ? g.rps / d.rps : 0;
+		dp50[i] = d.p50;
+		dp99[i] = d.p99;
+		gp50[i] = g.p50;
+		gp99[i] = g.p99;
+		hd99[i] = hd.p99;
+		hg99[i] = hg.p99;
+		added[i] = hg.p99 - hd.p99;
+		pr[i] = p.rps;
+		cr[i] = c.rps;
+		pratio[i] = c.rps > 0 ? p.rps / c.rps : 0;
+	}
+	stop(&gw);
+	stop(&cpr);
+	stop(&dev);
+	printf("bench=gateway_vs_direct connections=%d rounds=%d p50_us=%.0f p99_us=%.0f "
+	       "direct_p50_us=%.0f direct_p99_us=%.0f value=%.0f unit=req/s baseline=direct "
+	       "baseline_value=%.0f ratio=%.2f\n",
+	       CONNS, ROUNDS, median(gp50, ROUNDS), median(gp99, ROUNDS), median(dp50, ROUNDS),
+	       median(dp99, ROUNDS), median(gr, ROUNDS), median(dr, ROUNDS),
+	       median(ratio, ROUNDS));
+	printf("bench=gateway_added_p99_half_load connections=%d rounds=%d p99_us=%.0f "
+	       "direct_p99_us=%.0f value=%.0f unit=us\n",
+	       CONNS, ROUNDS, median(hg99, ROUNDS), median(hd99, ROUNDS), median(added, ROUNDS));
+	printf("bench=gateway_pooled_vs_connect_per_request connections=%d rounds=%d value=%.0f "
+	       "unit=req/s baseline=connect_per_request baseline_value=%.0f ratio=%.2f\n",
+	       CONNS, ROUNDS, median(pr, ROUNDS), median(cr, ROUNDS), median(pratio, ROUNDS));
+	if (errors)
+		fprintf(stderr, "bench_gateway: %d client errors\n", errors);
+	return errors ? 1 : 0;
+}
