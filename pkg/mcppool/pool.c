@@ -115,7 +115,7 @@ struct mcppool {
 	/* Read on every fast-path operation, written rarely. The fast path
 	 * writes only the slot it takes and its own stats stripe. */
 	_Atomic int nwaiters __attribute__((aligned(CACHELINE)));
-	_Atomic int hiwater;       /* slots [0, hiwater) have held a connection at some time */
+	_Atomic int hiwater;       /* no slot above is in use (raised/lowered under mu) */
 	_Atomic int light_release; /* release stores IDLE without a fence (see heavy_fence) */
 	uint64_t id;               /* unique in the process: keys the threads' slot hints */
 	_Atomic int breaker;
@@ -1097,11 +1097,17 @@ static void *hk_main(void *arg)
 			break;
 		int64_t now = pool_now(p);
 		int n = (out != NULL && replace != NULL) ? sweep_idle(p, now, out, replace) : 0;
-		/* min_idle: ask the opener for the deficit. */
-		int idle = 0;
-		for (int i = 0; i < p->cfg.max_size; i++)
-			idle += atomic_load_explicit(&p->slots[i].state, memory_order_relaxed) ==
-			        MCPPOOL_IDLE;
+		/* min_idle: ask the opener for the deficit. Also lower hiwater to
+		 * the slots in use after a shrink, so scans stay short: a slot
+		 * leaves DISCONNECTED only under mu, with hiwater raised first. */
+		int idle = 0, top = 0;
+		for (int i = 0; i < p->cfg.max_size; i++) {
+			int st = atomic_load_explicit(&p->slots[i].state, memory_order_relaxed);
+			idle += st == MCPPOOL_IDLE;
+			if (st != MCPPOOL_DISCONNECTED)
+				top = i + 1;
+		}
+		atomic_store_explicit(&p->hiwater, top, memory_order_release);
 		int deficit = p->cfg.min_idle - idle - p->connecting - p->fill_pending;
 		if (deficit > 0) {
 			p->fill_pending += deficit;
