@@ -6,7 +6,7 @@
 
 #include "kube/kube.h"
 
-#define MAX_REQS 16
+#define MAX_REQS   16
 #define MAX_VALUES 16
 
 typedef enum { OP_EQ, OP_NE, OP_IN, OP_NOTIN, OP_EXISTS, OP_NOTEXISTS } op_t;
@@ -260,9 +260,15 @@ bool kube_selector_match(const kube_selector_t *sel, const cJSON *labels)
 	return true;
 }
 
-size_t kube_selector_count(const kube_selector_t *sel) { return sel ? sel->n : 0; }
+size_t kube_selector_count(const kube_selector_t *sel)
+{
+	return sel ? sel->n : 0;
+}
 
-void kube_selector_free(kube_selector_t *sel) { free(sel); }
+void kube_selector_free(kube_selector_t *sel)
+{
+	free(sel);
+}
 
 int kube_field_selector_validate(const char *s, char *err, size_t errlen)
 {
@@ -274,8 +280,9 @@ int kube_field_selector_validate(const char *s, char *err, size_t errlen)
 		while (is_alnum(*p) || *p == '.' || *p == '-' || *p == '_')
 			p++;
 		if (p == start) {
-			snprintf(err, errlen, "field selector: expected a field name at position %zu",
-				 (size_t)(p - s));
+			snprintf(err, errlen,
+			         "field selector: expected a field name at position %zu",
+			         (size_t)(p - s));
 			return KUBE_EINVAL;
 		}
 		if (p[0] == '!' && p[1] == '=')
@@ -285,15 +292,17 @@ int kube_field_selector_validate(const char *s, char *err, size_t errlen)
 		else if (p[0] == '=')
 			p += 1;
 		else {
-			snprintf(err, errlen, "field selector: expected '=', '==' or '!=' at position %zu",
-				 (size_t)(p - s));
+			snprintf(err, errlen,
+			         "field selector: expected '=', '==' or '!=' at position %zu",
+			         (size_t)(p - s));
 			return KUBE_EINVAL;
 		}
 		while (*p && *p != ',') {
 			if (*p == ' ' || *p == '(' || *p == ')' || (unsigned char)*p < 0x20) {
 				snprintf(err, errlen,
-					 "field selector: invalid character in value at position %zu",
-					 (size_t)(p - s));
+				         "field selector: invalid character in value at position "
+				         "%zu",
+				         (size_t)(p - s));
 				return KUBE_EINVAL;
 			}
 			p++;

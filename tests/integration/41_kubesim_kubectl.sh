@@ -188,6 +188,24 @@ api GET "/api/v1/namespaces/demo/configmaps?labelSelector=page%3Dyes&limit=2&con
 [ "$(jget items.0.metadata.name)" = page-3 ] || fail "second page"
 [ -z "$(jget metadata.continue)" ] || fail "last page has a continue token"
 
+# kubectl's generators send protobuf bodies (typed clients).
+k create ns gen >/dev/null || fail "kubectl create ns (protobuf)"
+k create cm gcm -n gen --from-literal=a=b >/dev/null || fail "kubectl create configmap (protobuf)"
+k create secret generic gs -n gen --from-literal=pw=x >/dev/null || fail "kubectl create secret (protobuf)"
+k create deployment gd -n gen --image=example.org/x:1 --replicas=0 >/dev/null || fail "kubectl create deployment (protobuf)"
+k expose deployment gd -n gen --port=80 >/dev/null || fail "kubectl expose (protobuf)"
+k run gp -n gen --image=busybox --command -- sleep 1 >/dev/null || fail "kubectl run (protobuf)"
+[ "$(k get cm -n gen gcm -o jsonpath='{.data.a}')" = b ] || fail "protobuf configmap data"
+[ "$(k get secret -n gen gs -o jsonpath='{.type}/{.data.pw}')" = "Opaque/eA==" ] || fail "protobuf secret"
+[ "$(k get deploy -n gen gd -o jsonpath='{.spec.replicas}/{.spec.template.spec.containers[0].image}')" = "0/example.org/x:1" ] ||
+	fail "protobuf deployment (replicas 0 must survive)"
+[ -n "$(k get svc -n gen gd -o jsonpath='{.spec.clusterIP}')" ] || fail "exposed service has no clusterIP"
+[ "$(k get pod -n gen gp -o jsonpath='{.spec.containers[0].command[0]}')" = sleep ] || fail "kubectl run pod"
+if k create role r -n gen --verb=get --resource=pods >"$TMP/out" 2>&1; then fail "protobuf Role accepted"; fi
+grep -q UnsupportedMediaType "$TMP/out" || { cat "$TMP/out"; fail "unsupported protobuf kind message"; }
+
+[ "$(k auth can-i patch deployments -n demo)" = yes ] || fail "kubectl auth can-i"
+
 # Server-side dry run stores nothing.
 k create configmap dry -n demo --from-literal=a=b --dry-run=client -o yaml >"$TMP/dry.yaml"
 k apply --dry-run=server -f "$TMP/dry.yaml" >/dev/null || fail "dry-run=server apply"

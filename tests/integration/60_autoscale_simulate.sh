@@ -13,13 +13,16 @@ trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 T="timeout 120"
 
-# --help, --version, the daemon placeholder
+# --help, --version; the daemon without any Kubernetes configuration fails with a clear error
 $T "$BIN/mcp-autoscaler" --help >"$TMP/help" || fail "--help exit $?"
 grep -q simulate "$TMP/help" || fail "--help does not mention simulate"
 $T "$BIN/mcp-autoscaler" --version | grep -q '^mcp-autoscaler [0-9]' || fail "--version"
-$T "$BIN/mcp-autoscaler" 2>"$TMP/err"; rc=$?
-[ $rc -eq 2 ] || fail "no subcommand: exit $rc, want 2"
-grep -q "simulate --help" "$TMP/err" || fail "no subcommand: message"
+env -u KUBECONFIG HOME="$TMP" KUBERNETES_SERVICE_HOST= $T "$BIN/mcp-autoscaler" 2>"$TMP/err"; rc=$?
+[ $rc -ne 0 ] || fail "daemon without configuration: exit 0"
+grep -q "event=config_failed" "$TMP/err" || fail "daemon without configuration: message"
+$T "$BIN/mcp-autoscaler" simulate 2>"$TMP/err"; rc=$?
+[ $rc -eq 2 ] || fail "simulate without --policy: exit $rc, want 2"
+grep -q -- "--policy" "$TMP/err" || fail "simulate without --policy: message"
 $T "$BIN/mcp-autoscaler" simulate --help >"$TMP/shelp" || fail "simulate --help"
 grep -q -- "--connectionBudget" "$TMP/shelp" || fail "simulate --help lacks the policy reference"
 
