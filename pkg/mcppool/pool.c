@@ -3,28 +3,32 @@
  * Design (see docs/mcppool.md for the long form):
  *
  * - Slots are preallocated (max_size), cache-line aligned. A slot is owned by
- *   exactly one party at a time: the idle stack, one borrower, one opener
- *   thread (CONNECTING), the closer (CLOSING), or nobody (DISCONNECTED, taken
- *   only under the pool mutex). Ownership moves through the idle stack's CAS
- *   (release/acquire) or the mutex, so a slot's plain fields need no lock.
- * - Idle connections sit on a lock-free LIFO stack (Treiber stack of slot
- *   indices with an ABA tag in the upper 32 bits of the head). LIFO keeps
- *   the warmest connections in use and lets the coldest age out at the
- *   bottom, where max-idle and shrink take them from.
- * - Fast path: acquire = one load of the waiter count + one CAS pop + a clock
- *   read; release = a clock read + one CAS push + one load of the waiter
- *   count. No mutex, no syscall (the clock is the vDSO).
+ *   exactly one party at a time: the idle set, one borrower, one opener
+ *   thread (CONNECTING), the closer (CLOSING), the housekeeper (ST_HELD), or
+ *   nobody (DISCONNECTED, taken only under the pool mutex). Ownership moves
+ *   through a CAS on the slot's state (IDLE -> IN_USE/ST_HELD, acquire) or
+ *   the mutex, so a slot's plain fields need no lock.
+ * - No shared idle list: a connection is idle when its slot says IDLE. A
+ *   borrower first tries the slot its thread released last (thread
+ *   affinity, after HikariCP's ConcurrentBag), then scans from slot 0, so
+ *   low slots stay busy and high ones age out (max_idle) as the bottom of a
+ *   LIFO would. Threads that keep to their slots write no shared line.
+ * - Fast path: acquire = a load of the waiter count + one CAS on the slot +
+ *   one clock read; release = one clock read + one release store of the
+ *   slot state + a load of the waiter count (the waiter side pays the fence:
+ *   membarrier). No mutex, no syscall. The clock is the invariant TSC where
+ *   usable (see "pool time").
  * - Slow path (nothing idle, or waiters queued): the pool mutex, a FIFO of
  *   waiters each with its own condition variable (no thundering herd). A
  *   release that sees waiters hands its connection straight to the oldest.
- *   The waiter count and the stack head are both seq_cst, so a release that
- *   pushed without seeing a waiter is always seen by that waiter's pop
- *   (Dekker-style), and no wakeup is lost.
+ *   A release that made its slot idle without seeing a waiter is always
+ *   seen by that waiter's scan (Dekker-style, asymmetric fence), and no
+ *   wakeup is lost.
  * - Opener threads connect outside the lock; a housekeeping thread retires
  *   old/idle connections, reports leaks and keeps min_idle; shrink retires
  *   idle connections at once and in-use ones on release.
- * - Counters for the hot path live in per-thread stripes (no shared line
- *   written by every thread); the rest are relaxed atomics. */
+ * - Hot-path counters live in per-thread stats stripes, owned exclusively
+ *   (plain adds, no locked instruction); the rest are relaxed atomics. */
 #include "mcppool/pool.h"
 
 #include <errno.h>
@@ -40,6 +44,7 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -49,10 +54,16 @@
 #define HAVE_RDTSC 0
 #endif
 
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#endif
+
 #include "base/log.h"
 
 #define CACHELINE   64
-#define NSTRIPES    16
+#define NEXCL       64 /* stats stripes owned by one thread each (plain adds) */
+#define NSHARED     8  /* stripes for threads beyond NEXCL (atomic adds) */
+#define NSTRIPES    (NEXCL + NSHARED)
 #define TAG_WORDS   6 /* borrower tag: up to 47 bytes + NUL */
 #define MAX_SLOTS   4096
 #define MAX_OPENERS 16
@@ -69,8 +80,7 @@ static const int64_t hist_bounds_ns[MCPPOOL_HIST_BUCKETS] = {
 
 struct mcppool_conn {
 	/* Hot: touched by every acquire/release of this slot. */
-	_Atomic int state;           /* mcppool_state_t; atomic so stats can scan */
-	_Atomic uint32_t next;       /* idle stack link: index+1, 0 = end */
+	_Atomic int state; /* mcppool_state_t or ST_HELD; an IDLE slot is taken by CAS only */
 	_Atomic int64_t acquired_ns; /* when borrowed (leak detection) */
 	_Atomic int leak_reported;
 	_Atomic uint32_t tag_seq; /* seqlock over tag[] (odd while written) */
@@ -84,8 +94,9 @@ struct mcppool_conn {
 	int reserved_fd; /* placeholder below FD_SETSIZE the socket is moved onto, or -1 */
 } __attribute__((aligned(CACHELINE)));
 
-/* Per-thread-ish counters, so the hot path never writes a line shared by
- * every thread. acquires = wait histogram count. */
+/* Hot-path counters, one stripe per thread (see stats_slot()), so the hot
+ * path never writes a line another thread writes. acquires = wait
+ * histogram count. */
 struct stripe {
 	_Atomic uint64_t wait[MCPPOOL_HIST_BUCKETS + 1];
 	_Atomic uint64_t wait_sum_ns;
@@ -101,11 +112,12 @@ struct waiter {
 };
 
 struct mcppool {
-	/* Written on every fast-path operation: alone on its line. */
-	_Atomic uint64_t idle_head __attribute__((aligned(CACHELINE)));
-
-	/* Read on every fast-path operation, written rarely. */
+	/* Read on every fast-path operation, written rarely. The fast path
+	 * writes only the slot it takes and its own stats stripe. */
 	_Atomic int nwaiters __attribute__((aligned(CACHELINE)));
+	_Atomic int hiwater;       /* no slot above is in use (raised/lowered under mu) */
+	_Atomic int light_release; /* release stores IDLE without a fence (see heavy_fence) */
+	uint64_t id;               /* unique in the process: keys the threads' slot hints */
 	_Atomic int breaker;
 	_Atomic int closing;
 	_Atomic int consec_failures;
@@ -284,16 +296,69 @@ static inline int hist_index(int64_t d)
 	return i;
 }
 
-static _Atomic unsigned stripe_counter;
-static _Thread_local int my_stripe = -1;
+/* Stats stripes. Every thread that uses a pool gets a process-wide index
+ * (`my_tid`): one of NEXCL exclusive ones while any is free, given back by
+ * a thread-exit destructor, else one of NSHARED shared ones. A thread owns
+ * stripe[my_tid] of every pool exclusively, so it adds with a plain
+ * load+store (no locked instruction) and stats readers, using relaxed
+ * loads, see whole values. Shared stripes use atomic adds. Handing an
+ * index to a new thread goes through the acquire/release of tid_bits, so
+ * the new owner continues from the old owner's last values. */
+static _Atomic uint64_t tid_bits; /* NEXCL == 64 bits: exclusive indices taken */
+static _Atomic unsigned tid_shared_rr;
+static pthread_key_t tid_key;
+static int tid_key_ok;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+static _Thread_local int my_tid = -1;
 
-static inline struct stripe *stripe_of(mcppool_t *p)
+static void tid_release(void *unused)
 {
-	if (my_stripe < 0)
-		my_stripe =
-		        (int)(atomic_fetch_add_explicit(&stripe_counter, 1, memory_order_relaxed) %
-		              NSTRIPES);
-	return &p->stripes[my_stripe];
+	(void)unused;
+	if (my_tid >= 0 && my_tid < NEXCL)
+		atomic_fetch_and_explicit(&tid_bits, ~(1ULL << my_tid), memory_order_release);
+	my_tid = -1;
+}
+
+static void tid_key_init(void)
+{
+	tid_key_ok = pthread_key_create(&tid_key, tid_release) == 0;
+}
+
+static int __attribute__((noinline)) tid_assign(void)
+{
+	pthread_once(&tid_once, tid_key_init);
+	uint64_t b = atomic_load_explicit(&tid_bits, memory_order_relaxed);
+	while (tid_key_ok && ~b != 0) {
+		int i = __builtin_ctzll(~b);
+		if (atomic_compare_exchange_weak_explicit(&tid_bits, &b, b | (1ULL << i),
+		                                          memory_order_acquire,
+		                                          memory_order_relaxed)) {
+			if (pthread_setspecific(tid_key, &tid_bits) == 0) {
+				my_tid = i;
+				return i;
+			}
+			atomic_fetch_and_explicit(&tid_bits, ~(1ULL << i), memory_order_release);
+			break;
+		}
+	}
+	my_tid = NEXCL + (int)(atomic_fetch_add_explicit(&tid_shared_rr, 1, memory_order_relaxed) %
+	                       NSHARED);
+	return my_tid;
+}
+
+static inline int stats_slot(void)
+{
+	return my_tid >= 0 ? my_tid : tid_assign();
+}
+
+/* Adds v to a stripe counter: plain on an exclusive stripe, atomic on a shared one. */
+static inline void stat_add(_Atomic uint64_t *c, uint64_t v, int tid)
+{
+	if (tid < NEXCL)
+		atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+		                      memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
 
 static inline void count(_Atomic uint64_t *c)
@@ -339,45 +404,115 @@ static const char *errtext(int e, char *buf, size_t cap)
 	return strerror_r(e, buf, cap);
 }
 
-/* ---- lock-free idle stack ------------------------------------------------------- */
+/* ---- the idle set ----------------------------------------------------------------
+ *
+ * There is no shared idle list: a connection is idle when its slot's state
+ * is MCPPOOL_IDLE, and whoever wants one (a borrower, dispatch() for a
+ * waiter, the housekeeper) takes it with a CAS on that slot's state, on the
+ * slot's own cache line. A borrower first tries the slot its thread last
+ * released (thread affinity, as in HikariCP's ConcurrentBag), then scans
+ * the slots from 0: low slots are preferred, so under light load the high
+ * ones stay idle and age out (max_idle), as the bottom of a LIFO stack
+ * would. Threads that keep to their own slots share no written line at
+ * all; the old Treiber stack head was one line written by every operation.
+ *
+ * No lost wakeup: a release stores IDLE (seq_cst, or see heavy_fence()) and
+ * then loads nwaiters (seq_cst); a waiter increments nwaiters (seq_cst) and
+ * then scans with seq_cst loads, under mu. One of the two sees the other
+ * (Dekker): either
+ * the release sees the waiter and dispatches under mu, or the waiter's own
+ * scan finds the slot. */
 
-static inline mcppool_conn_t *idle_pop(mcppool_t *p)
+/* The fence in that Dekker pair is asymmetric where the kernel allows
+ * (Linux >= 4.14): the release, run on every operation, stores IDLE with a
+ * plain release store (no locked instruction, ~8 ns less a pair on the
+ * development VM) and only keeps the compiler from reordering its load of
+ * nwaiters before it; the waiter, already on the slow path, calls
+ * membarrier(PRIVATE_EXPEDITED) after incrementing nwaiters and before its
+ * scan. That makes every running thread of the process execute a full
+ * barrier: a release whose store came before it is visible to the scan, and
+ * one whose store came after it loads nwaiters after the barrier, so it
+ * sees the waiter. Cost: one system call (IPIs to the CPUs running this
+ * process) per queued waiter. Without membarrier, or with
+ * MCPPOOL_MEMBARRIER=0 in the environment when the pool is created, the
+ * release stores IDLE seq_cst (an xchg) and no heavy fence is needed. */
+static int membarrier_ok;
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+
+static void membarrier_init(void)
 {
-	uint64_t h = atomic_load_explicit(&p->idle_head, memory_order_seq_cst);
-	for (;;) {
-		uint32_t i = (uint32_t)h;
-		if (i == 0)
-			return NULL;
-		mcppool_conn_t *s = &p->slots[i - 1];
-		/* s may be popped and pushed again meanwhile: the tag makes the CAS fail. */
-		uint32_t nx = atomic_load_explicit(&s->next, memory_order_relaxed);
-		uint64_t nh = (((h >> 32) + 1) << 32) | nx;
-		if (atomic_compare_exchange_weak_explicit(
-		            &p->idle_head, &h, nh, memory_order_seq_cst, memory_order_seq_cst))
-			return s;
+#if defined(__linux__) && defined(SYS_membarrier)
+	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	if (q < 0 || (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0 ||
+	    (q & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+		return;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
+		return;
+	membarrier_ok = 1;
+#endif
+}
+
+/* The waiter's side: after nwaiters++, before the scan. Caller holds mu. If
+ * the system call ever failed (it cannot once registered), releases switch
+ * to the seq_cst store for good, and a wakeup lost in the switch is found
+ * by the next housekeeping sweep, which dispatches. */
+static void heavy_fence(mcppool_t *p)
+{
+	if (!atomic_load_explicit(&p->light_release, memory_order_relaxed))
+		return;
+#if defined(__linux__) && defined(SYS_membarrier)
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+		return;
+	base_log(BASE_LOG_ERROR, "pool_membarrier_failed", "host", p->cfg.host, (char *)NULL);
+#endif
+	atomic_store_explicit(&p->light_release, 0, memory_order_seq_cst);
+}
+
+/* Internal state: an idle slot the housekeeper has taken off the idle set
+ * while it decides (under mu); reported as IDLE in the stats. */
+#define ST_HELD MCPPOOL_STATE_COUNT
+
+/* Takes slot s if it is idle; its new state is `to`. The acquire on success
+ * pairs with the releasing store of IDLE: the previous owner's writes to
+ * the slot's plain fields are visible. */
+static inline int slot_take(mcppool_conn_t *s, int to)
+{
+	int idle = MCPPOOL_IDLE;
+	return atomic_load_explicit(&s->state, memory_order_seq_cst) == MCPPOOL_IDLE &&
+	       atomic_compare_exchange_strong_explicit(&s->state, &idle, to, memory_order_acquire,
+	                                               memory_order_relaxed);
+}
+
+/* Scans for an idle slot, lowest first, and takes it (state `to`). */
+static mcppool_conn_t *idle_take(mcppool_t *p, int to)
+{
+	int n = atomic_load_explicit(&p->hiwater, memory_order_acquire);
+	for (int i = 0; i < n; i++)
+		if (slot_take(&p->slots[i], to))
+			return &p->slots[i];
+	return NULL;
+}
+
+/* Per-thread hint: the slot this thread last released, per pool. A small
+ * direct-mapped table keyed by pool id (never reused, unlike an address),
+ * so a thread serving several pools keeps a hint for each. A stale or
+ * shared hint only costs a failed CAS. */
+#define HINT_WAYS 8
+struct hint {
+	uint64_t pool_id;
+	int slot; /* -1: none */
+};
+static _Thread_local struct hint slot_hints[HINT_WAYS];
+static _Atomic uint64_t pool_ids;
+
+static inline struct hint *hint_of(const mcppool_t *p)
+{
+	struct hint *h = &slot_hints[p->id % HINT_WAYS];
+	if (h->pool_id != p->id) {
+		h->pool_id = p->id;
+		h->slot = -1;
 	}
-}
-
-static inline void idle_push(mcppool_t *p, mcppool_conn_t *s)
-{
-	uint64_t h = atomic_load_explicit(&p->idle_head, memory_order_relaxed);
-	uint64_t nh;
-	do {
-		atomic_store_explicit(&s->next, (uint32_t)h, memory_order_relaxed);
-		nh = (((h >> 32) + 1) << 32) | (uint32_t)(s->idx + 1);
-	} while (!atomic_compare_exchange_weak_explicit(&p->idle_head, &h, nh, memory_order_seq_cst,
-	                                                memory_order_relaxed));
-}
-
-/* Takes the whole stack (top first, i.e. most recently used first) into out[].
- * Caller holds mu; the slots are then owned by the caller. */
-static int idle_drain(mcppool_t *p, mcppool_conn_t **out)
-{
-	int n = 0;
-	mcppool_conn_t *s;
-	while ((s = idle_pop(p)) != NULL)
-		out[n++] = s;
-	return n;
+	return h;
 }
 
 /* ---- waiters (under mu) ------------------------------------------------------------ */
@@ -412,7 +547,7 @@ static void wq_remove(mcppool_t *p, struct waiter *w)
 static void dispatch(mcppool_t *p)
 {
 	while (p->wq_head != NULL) {
-		mcppool_conn_t *s = idle_pop(p);
+		mcppool_conn_t *s = idle_take(p, MCPPOOL_IN_USE);
 		if (s == NULL)
 			return;
 		struct waiter *w = p->wq_head;
@@ -420,6 +555,23 @@ static void dispatch(mcppool_t *p)
 		w->conn = s;
 		pthread_cond_signal(&w->cond);
 	}
+}
+
+/* Gives owned slot s (connected, healthy) to the oldest waiter, or makes it
+ * idle when nobody waits. Caller holds mu. No dispatch() needed after it:
+ * every path that makes a slot idle dispatches for itself (the lock-free
+ * release when it sees a waiter, sweep_idle, a new waiter's own scan). */
+static void put_back_locked(mcppool_t *p, mcppool_conn_t *s)
+{
+	struct waiter *w = p->wq_head;
+	if (w == NULL) {
+		atomic_store_explicit(&s->state, MCPPOOL_IDLE, memory_order_seq_cst);
+		return;
+	}
+	set_state(s, MCPPOOL_IN_USE);
+	wq_remove(p, w);
+	w->conn = s;
+	pthread_cond_signal(&w->cond);
 }
 
 /* Wakes every waiter with an error (breaker opened, pool closing). Caller holds mu. */
@@ -773,6 +925,8 @@ static void *opener_main(void *arg)
 			continue;
 		}
 		set_state(s, MCPPOOL_CONNECTING);
+		if (s->idx >= atomic_load_explicit(&p->hiwater, memory_order_relaxed))
+			atomic_store_explicit(&p->hiwater, s->idx + 1, memory_order_release);
 		atomic_fetch_add(&p->nlive, 1);
 		p->connecting++;
 		if (p->fill_pending > 0)
@@ -815,9 +969,7 @@ static void *opener_main(void *arg)
 				pthread_mutex_lock(&p->mu);
 				continue;
 			}
-			set_state(s, MCPPOOL_IDLE);
-			idle_push(p, s);
-			dispatch(p);
+			put_back_locked(p, s);
 		} else {
 			count(&p->connect_failures);
 			atomic_fetch_sub(&p->nlive, 1);
@@ -835,18 +987,30 @@ static void *opener_main(void *arg)
 	return NULL;
 }
 
+static int by_last_used_desc(const void *a, const void *b)
+{
+	const mcppool_conn_t *x = *(mcppool_conn_t *const *)a;
+	const mcppool_conn_t *y = *(mcppool_conn_t *const *)b;
+	return (x->last_used_ns < y->last_used_ns) - (x->last_used_ns > y->last_used_ns);
+}
+
 /* Retires idle connections: the excess over the target (shrink), those past
- * max lifetime, and those idle past max idle beyond min_idle. Takes the
- * whole idle stack under mu, keeps the rest in LIFO order. The retired ones
- * are returned in out[] (state CLOSING, owned by the caller), with
- * replace[i] telling whether to open a replacement. Caller holds mu. */
+ * max lifetime, and those idle past max idle beyond min_idle, least
+ * recently used first. Takes every idle slot (ST_HELD) under mu, gives the
+ * rest back. The retired ones are returned in out[] (state CLOSING, owned
+ * by the caller), with replace[i] telling whether to open a replacement.
+ * Caller holds mu. */
 static int sweep_idle(mcppool_t *p, int64_t now, mcppool_conn_t **out, int *replace)
 {
 	mcppool_conn_t **idle = malloc(sizeof(*idle) * (size_t)p->cfg.max_size);
 	int nout = 0;
 	if (idle == NULL)
 		return 0;
-	int n = idle_drain(p, idle);
+	int n = 0;
+	mcppool_conn_t *h;
+	while ((h = idle_take(p, ST_HELD)) != NULL)
+		idle[n++] = h;
+	qsort(idle, (size_t)n, sizeof(*idle), by_last_used_desc); /* most recent first */
 	int keep_idle = n;
 	/* From the bottom (least recently used) up. */
 	for (int i = n - 1; i >= 0; i--) {
@@ -872,9 +1036,9 @@ static int sweep_idle(mcppool_t *p, int64_t now, mcppool_conn_t **out, int *repl
 		out[nout++] = s;
 		idle[i] = NULL;
 	}
-	for (int i = n - 1; i >= 0; i--)
+	for (int i = 0; i < n; i++)
 		if (idle[i] != NULL)
-			idle_push(p, idle[i]);
+			atomic_store_explicit(&idle[i]->state, MCPPOOL_IDLE, memory_order_seq_cst);
 	free(idle);
 	dispatch(p);
 	return nout;
@@ -933,11 +1097,17 @@ static void *hk_main(void *arg)
 			break;
 		int64_t now = pool_now(p);
 		int n = (out != NULL && replace != NULL) ? sweep_idle(p, now, out, replace) : 0;
-		/* min_idle: ask the opener for the deficit. */
-		int idle = 0;
-		for (int i = 0; i < p->cfg.max_size; i++)
-			idle += atomic_load_explicit(&p->slots[i].state, memory_order_relaxed) ==
-			        MCPPOOL_IDLE;
+		/* min_idle: ask the opener for the deficit. Also lower hiwater to
+		 * the slots in use after a shrink, so scans stay short: a slot
+		 * leaves DISCONNECTED only under mu, with hiwater raised first. */
+		int idle = 0, top = 0;
+		for (int i = 0; i < p->cfg.max_size; i++) {
+			int st = atomic_load_explicit(&p->slots[i].state, memory_order_relaxed);
+			idle += st == MCPPOOL_IDLE;
+			if (st != MCPPOOL_DISCONNECTED)
+				top = i + 1;
+		}
+		atomic_store_explicit(&p->hiwater, top, memory_order_release);
 		int deficit = p->cfg.min_idle - idle - p->connecting - p->fill_pending;
 		if (deficit > 0) {
 			p->fill_pending += deficit;
@@ -1078,6 +1248,10 @@ int mcppool_new(const mcppool_config_t *c, mcppool_t **out, char *err, size_t er
 		goto nomem;
 	memset(p, 0, sizeof(*p));
 	p->cfg = *c;
+	p->id = atomic_fetch_add_explicit(&pool_ids, 1, memory_order_relaxed) + 1;
+	pthread_once(&membarrier_once, membarrier_init);
+	const char *mb = getenv("MCPPOOL_MEMBARRIER");
+	atomic_init(&p->light_release, membarrier_ok && !(mb != NULL && strcmp(mb, "0") == 0));
 	p->devnull_fd = -1;
 	p->keepalive_ns = c->keepalive_ms * 1000000LL;
 	p->hot_clock = c->coarse_clock ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC;
@@ -1170,10 +1344,10 @@ nomem:
 	return MCPPOOL_ENOMEM;
 }
 
-/* Marks slot s borrowed by the caller. */
+/* Records slot s as borrowed by the caller (leak detection, held time). */
 static inline void claim(mcppool_conn_t *s, int64_t now, const char *tag)
 {
-	set_state(s, MCPPOOL_IN_USE);
+	/* state is IN_USE already: set by the CAS or the handoff that gave us s. */
 	atomic_store_explicit(&s->acquired_ns, now, memory_order_relaxed);
 	atomic_store_explicit(&s->leak_reported, 0, memory_order_relaxed);
 	uint32_t q = atomic_load_explicit(&s->tag_seq, memory_order_relaxed);
@@ -1209,7 +1383,7 @@ static int acquire_slow(mcppool_t *p, int64_t deadline, int wait, mcppool_conn_t
 		goto done;
 	}
 	if (p->wq_head == NULL) {
-		*out = idle_pop(p);
+		*out = idle_take(p, MCPPOOL_IN_USE);
 		if (*out != NULL)
 			goto done;
 	}
@@ -1221,7 +1395,8 @@ static int acquire_slow(mcppool_t *p, int64_t deadline, int wait, mcppool_conn_t
 	memset(&w, 0, sizeof(w));
 	pthread_cond_init(&w.cond, &p->condattr);
 	wq_append(p, &w);
-	dispatch(p); /* a release may have pushed before it could see us */
+	heavy_fence(p);
+	dispatch(p); /* a release may have made its slot idle before it could see us */
 	if (w.conn == NULL && w.result == 0 && atomic_load(&p->nlive) < atomic_load(&p->target))
 		pthread_cond_signal(&p->opener_cond); /* demand: open more */
 	while (w.conn == NULL && w.result == 0) {
@@ -1267,8 +1442,14 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
 		if (atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) == 0 &&
 		    atomic_load_explicit(&p->breaker, memory_order_relaxed) ==
 		            MCPPOOL_BREAKER_CLOSED &&
-		    !atomic_load_explicit(&p->closing, memory_order_relaxed))
-			s = idle_pop(p);
+		    !atomic_load_explicit(&p->closing, memory_order_relaxed)) {
+			/* The slot this thread released last, then any idle one. */
+			const struct hint *h = hint_of(p);
+			if (h->slot >= 0 && slot_take(&p->slots[h->slot], MCPPOOL_IN_USE))
+				s = &p->slots[h->slot];
+			else
+				s = idle_take(p, MCPPOOL_IN_USE);
+		}
 		if (s == NULL) {
 			if (!waited) {
 				waited = 1;
@@ -1308,15 +1489,14 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
 			now = pool_now(p);
 		}
 		claim(s, now, tag);
-		struct stripe *st = stripe_of(p);
+		int tid = stats_slot();
+		struct stripe *st = &p->stripes[tid];
 		if (slow || waited) {
 			int64_t w = now > start ? now - start : 0;
-			atomic_fetch_add_explicit(&st->wait[hist_index(w)], 1,
-			                          memory_order_relaxed);
-			atomic_fetch_add_explicit(&st->wait_sum_ns, (uint64_t)w,
-			                          memory_order_relaxed);
+			stat_add(&st->wait[hist_index(w)], 1, tid);
+			stat_add(&st->wait_sum_ns, (uint64_t)w, tid);
 		} else {
-			atomic_fetch_add_explicit(&st->wait[0], 1, memory_order_relaxed);
+			stat_add(&st->wait[0], 1, tid);
 		}
 		*out = s;
 		return 0;
@@ -1329,10 +1509,10 @@ void mcppool_release(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome)
 		return;
 	int64_t now = pool_now(p);
 	int64_t held = now - atomic_load_explicit(&s->acquired_ns, memory_order_relaxed);
-	struct stripe *st = stripe_of(p);
-	atomic_fetch_add_explicit(&st->req[hist_index(held)], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&st->req_sum_ns, (uint64_t)(held > 0 ? held : 0),
-	                          memory_order_relaxed);
+	int tid = stats_slot();
+	struct stripe *st = &p->stripes[tid];
+	stat_add(&st->req[hist_index(held)], 1, tid);
+	stat_add(&st->req_sum_ns, (uint64_t)(held > 0 ? held : 0), tid);
 
 	if (outcome == MCPPOOL_OK) {
 		if (atomic_load_explicit(&p->consec_failures, memory_order_relaxed) != 0) {
@@ -1345,13 +1525,30 @@ void mcppool_release(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome)
 		           atomic_load_explicit(&p->target, memory_order_relaxed);
 		if (!old && !over && !atomic_load_explicit(&p->closing, memory_order_relaxed)) {
 			s->last_used_ns = now;
-			set_state(s, MCPPOOL_IDLE);
-			idle_push(p, s);
-			if (atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) > 0) {
-				pthread_mutex_lock(&p->mu);
+			hint_of(p)->slot = s->idx;
+			if (atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) == 0) {
+				/* Back into its own slot: no shared line written. The
+				 * store must come before the load of nwaiters (Dekker
+				 * with the waiter, see heavy_fence()). */
+				if (atomic_load_explicit(&p->light_release, memory_order_relaxed)) {
+					atomic_store_explicit(&s->state, MCPPOOL_IDLE,
+					                      memory_order_release);
+					atomic_signal_fence(memory_order_seq_cst);
+				} else {
+					atomic_store_explicit(&s->state, MCPPOOL_IDLE,
+					                      memory_order_seq_cst);
+				}
+				if (atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) == 0)
+					return;
+				pthread_mutex_lock(&p->mu); /* a waiter came: see the Dekker note */
 				dispatch(p);
 				pthread_mutex_unlock(&p->mu);
+				return;
 			}
+			/* Waiters: straight to the oldest one (FIFO, no barging). */
+			pthread_mutex_lock(&p->mu);
+			put_back_locked(p, s);
+			pthread_mutex_unlock(&p->mu);
 			return;
 		}
 		/* Retire: re-check the shrink under the lock so only the excess goes. */
@@ -1359,9 +1556,7 @@ void mcppool_release(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome)
 		over = atomic_load(&p->nlive) > atomic_load(&p->target);
 		if (!old && !over && !atomic_load(&p->closing)) {
 			s->last_used_ns = now;
-			set_state(s, MCPPOOL_IDLE);
-			idle_push(p, s);
-			dispatch(p);
+			put_back_locked(p, s);
 			pthread_mutex_unlock(&p->mu);
 			return;
 		}
@@ -1454,6 +1649,8 @@ void mcppool_stats(mcppool_t *p, mcppool_stats_t *s)
 		return;
 	for (int i = 0; i < p->cfg.max_size; i++) {
 		int st = atomic_load_explicit(&p->slots[i].state, memory_order_relaxed);
+		if (st == ST_HELD)
+			st = MCPPOOL_IDLE;
 		if (st >= 0 && st < MCPPOOL_STATE_COUNT)
 			s->states[st]++;
 		if (st != MCPPOOL_DISCONNECTED)

@@ -19,8 +19,10 @@
  *
  * Resources: the pool holds max_size + 1 file descriptors below FD_SETSIZE
  * for its whole life (placeholders the device sockets are moved onto, since
- * libmodbus uses select()), plus `openers` + 1 threads. Design, breaker,
- * tuning and benchmark figures: docs/mcppool.md.
+ * libmodbus uses select()), plus `openers` + 1 threads. A thread that uses
+ * any pool takes one of 64 process-wide stats indices (given back by a
+ * thread-exit destructor; threads beyond 64 share 8 atomic ones). Design,
+ * breaker, tuning and benchmark figures: docs/mcppool.md.
  *
  * Errors: functions return 0 or a negative MCPPOOL_E* code;
  * mcppool_strerror() names it. Human detail goes to the caller's err buffer

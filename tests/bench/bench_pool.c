@@ -12,7 +12,10 @@
  *   opening a new libmodbus connection per request, against the same local
  *   server, same thread count.
  *
- * Each figure is the median of ROUNDS rounds. */
+ * Each figure is the median of ROUNDS rounds. value is wall time per op (the
+ * figure the targets are about); cpu_ns is the CPU time per op summed over
+ * the threads, which shows what an op costs when the shared machine's load
+ * (other engineers' builds) distorts the wall time. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -73,13 +76,22 @@ struct loop_arg {
 	long ops;
 	_Atomic int *go;
 	int failed;
+	int64_t cpu_ns; /* this thread's CPU time in the loop */
 };
+
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void *loop_main(void *v)
 {
 	struct loop_arg *a = v;
 	while (!atomic_load(a->go)) {
 	}
+	int64_t c0 = thread_cpu_ns();
 	if (a->pool != NULL) {
 		for (long i = 0; i < a->ops; i++) {
 			mcppool_conn_t *c;
@@ -93,18 +105,22 @@ static void *loop_main(void *v)
 		for (long i = 0; i < a->ops; i++)
 			naive_release(a->naive, naive_acquire(a->naive));
 	}
+	a->cpu_ns = thread_cpu_ns() - c0;
 	return NULL;
 }
 
-/* ns per op; threads == 0 means the calling thread alone. */
-static double run_loop(mcppool_t *pool, naive_pool_t *naive, int threads, long total_ops)
+/* Wall-clock ns per op (the figure), and in *cpu the CPU time per op summed
+ * over the threads (what an op costs, whatever else the machine runs);
+ * threads == 0 means the calling thread alone. */
+static double run_loop(mcppool_t *pool, naive_pool_t *naive, int threads, long total_ops,
+                       double *cpu)
 {
 	_Atomic int go = 0;
 	int n = threads == 0 ? 1 : threads;
 	struct loop_arg args[8];
 	pthread_t th[8];
 	for (int i = 0; i < n; i++)
-		args[i] = (struct loop_arg){pool, naive, total_ops / n, &go, 0};
+		args[i] = (struct loop_arg){pool, naive, total_ops / n, &go, 0, 0};
 	if (threads == 0) {
 		atomic_store(&go, 1);
 		int64_t t0 = base_now_ns();
@@ -114,6 +130,8 @@ static double run_loop(mcppool_t *pool, naive_pool_t *naive, int threads, long t
 			fprintf(stderr, "bench_pool: acquire failed\n");
 			exit(1);
 		}
+		if (cpu != NULL)
+			*cpu = (double)args[0].cpu_ns / (double)args[0].ops;
 		return (double)(t1 - t0) / (double)args[0].ops;
 	}
 	for (int i = 0; i < n; i++)
@@ -124,11 +142,16 @@ static double run_loop(mcppool_t *pool, naive_pool_t *naive, int threads, long t
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	int64_t t1 = base_now_ns();
-	for (int i = 0; i < n; i++)
+	int64_t cpu_sum = 0;
+	for (int i = 0; i < n; i++) {
 		if (args[i].failed) {
 			fprintf(stderr, "bench_pool: acquire failed\n");
 			exit(1);
 		}
+		cpu_sum += args[i].cpu_ns;
+	}
+	if (cpu != NULL)
+		*cpu = (double)cpu_sum / (double)(args[0].ops * n);
 	return (double)(t1 - t0) / (double)(args[0].ops * n);
 }
 
@@ -253,20 +276,24 @@ int main(void)
 		int coarse;
 	} runs[] = {{0, 0}, {1, 0}, {2, 0}, {4, 0}, {8, 0}, {0, 1}, {8, 1}};
 	const long ops = 2000000;
-	run_loop(pool, NULL, 0, ops / 4); /* warm up */
-	run_loop(NULL, &naive, 0, ops / 4);
+	run_loop(pool, NULL, 0, ops / 4, NULL); /* warm up */
+	run_loop(NULL, &naive, 0, ops / 4, NULL);
 	for (size_t t = 0; t < sizeof(runs) / sizeof(runs[0]); t++) {
-		double pv[ROUNDS], nv[ROUNDS];
+		double pv[ROUNDS], nv[ROUNDS], pc[ROUNDS], nc[ROUNDS];
 		mcppool_t *pp = runs[t].coarse ? coarse : pool;
 		for (int r = 0; r < ROUNDS; r++) {
-			pv[r] = run_loop(pp, NULL, runs[t].threads, ops);
-			nv[r] = run_loop(NULL, &naive, runs[t].threads, ops);
+			pv[r] = run_loop(pp, NULL, runs[t].threads, ops, &pc[r]);
+			nv[r] = run_loop(NULL, &naive, runs[t].threads, ops, &nc[r]);
 		}
 		double p = median(pv, ROUNDS), n = median(nv, ROUNDS);
+		double pcpu = median(pc, ROUNDS), ncpu = median(nc, ROUNDS);
+		/* cpu_ns / baseline_cpu_ns: CPU time per op over all threads
+		 * (medians), for reading runs on a loaded machine. */
 		printf("bench=pool_acquire_release mode=%s clock=%s threads=%d value=%.1f unit=ns "
-		       "baseline=naive_pool baseline_value=%.1f ratio=%.2f\n",
+		       "baseline=naive_pool baseline_value=%.1f ratio=%.2f cpu_ns=%.1f "
+		       "baseline_cpu_ns=%.1f\n",
 		       runs[t].threads == 0 ? "uncontended" : "threads", mcppool_clock_source(pp),
-		       runs[t].threads == 0 ? 1 : runs[t].threads, p, n, n / p);
+		       runs[t].threads == 0 ? 1 : runs[t].threads, p, n, n / p, pcpu, ncpu);
 		fflush(stdout);
 	}
 	mcppool_free(coarse);

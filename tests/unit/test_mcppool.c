@@ -544,6 +544,7 @@ static void test_fifo_waiters(void **state)
 	assert_int_equal(pool_mbsrv_start(&srv), 0);
 	cfg_for(srv, &c);
 	c.size = 1;
+	c.housekeeping_ms = 3600000; /* its sweep would serve waiters: off */
 	mcppool_t *p = must_new(&c);
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &held), 0);
 	for (int i = 0; i < 4; i++) {
@@ -629,6 +630,128 @@ static void test_concurrent_borrowers(void **state)
 	assert_int_equal(s.waiters, 0);
 	assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
 	assert_true(pool_mbsrv_requests(srv) >= 8 * 150);
+	mcppool_free(p);
+	pool_mbsrv_stop(srv);
+}
+
+/* A thread gets back the connection it released last (its hint), whichever
+ * slot that is: one of the two rounds contradicts a lowest-slot-first scan. */
+static void test_thread_affinity(void **state)
+{
+	pool_mbsrv_t *srv;
+	mcppool_config_t c;
+	mcppool_conn_t *a, *b, *x;
+	(void)state;
+	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	cfg_for(srv, &c);
+	c.size = 2;
+	mcppool_t *p = must_new(&c);
+	assert_true(wait_for(p, idle_at_least, 2, 5000));
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &a), 0);
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &b), 0);
+	assert_ptr_not_equal(a, b);
+	for (int round = 0; round < 2; round++) {
+		mcppool_conn_t *first = round ? b : a, *last = round ? a : b;
+		mcppool_release(p, first, MCPPOOL_OK);
+		mcppool_release(p, last, MCPPOOL_OK);
+		assert_int_equal(mcppool_acquire(p, 5000, NULL, &x), 0);
+		assert_ptr_equal(x, last);
+		assert_int_equal(mcppool_acquire(p, 5000, NULL, &x), 0);
+		assert_ptr_equal(x, first);
+	}
+	mcppool_release(p, a, MCPPOOL_OK);
+	mcppool_release(p, b, MCPPOOL_OK);
+	mcppool_free(p);
+	pool_mbsrv_stop(srv);
+}
+
+struct spin_arg {
+	mcppool_t *p;
+	int n, failed;
+	pthread_barrier_t *start;
+};
+
+static void *spin_main(void *v)
+{
+	struct spin_arg *a = v;
+	pthread_barrier_wait(a->start); /* all alive at once */
+	for (int i = 0; i < a->n; i++) {
+		mcppool_conn_t *c;
+		if (mcppool_acquire(a->p, 10000, NULL, &c) != 0) {
+			a->failed++;
+			continue;
+		}
+		mcppool_release(a->p, c, MCPPOOL_OK);
+	}
+	return NULL;
+}
+
+/* Runs `threads` borrowers at once, n acquire/release pairs each, no I/O. */
+static void spin(mcppool_t *p, int threads, int n)
+{
+	pthread_t th[96];
+	struct spin_arg a[96];
+	pthread_barrier_t start;
+	assert_true(threads <= 96);
+	pthread_barrier_init(&start, NULL, (unsigned)threads);
+	for (int i = 0; i < threads; i++) {
+		a[i] = (struct spin_arg){p, n, 0, &start};
+		assert_int_equal(pthread_create(&th[i], NULL, spin_main, &a[i]), 0);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].failed, 0); /* a lost wakeup would time out */
+	}
+	pthread_barrier_destroy(&start);
+}
+
+/* More borrowers than connections, tight loops without I/O: the lock-free
+ * release racing with waiters queueing loses no wakeup (housekeeping, whose
+ * sweep would rescue a lost one, is off: a lost wakeup times out), every
+ * acquire and release is counted exactly, and nothing is left waiting or in
+ * use. Both release fences: membarrier (where the kernel has it) and the
+ * seq_cst store. Then more threads at once than there are exclusive stats
+ * stripes (64), and a second wave that reuses the exited threads' stripes. */
+static void test_contention_counts(void **state)
+{
+	pool_mbsrv_t *srv;
+	mcppool_config_t c;
+	mcppool_stats_t s;
+	(void)state;
+	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	for (int mode = 0; mode < 2; mode++) {
+		cfg_for(srv, &c);
+		c.size = mode + 1;
+		c.housekeeping_ms = 3600000;
+		if (mode == 1)
+			setenv("MCPPOOL_MEMBARRIER", "0", 1);
+		mcppool_t *p = must_new(&c);
+		unsetenv("MCPPOOL_MEMBARRIER");
+		assert_true(wait_for(p, idle_at_least, c.size, 5000));
+		spin(p, 6, 3000);
+		mcppool_stats(p, &s);
+		assert_int_equal(s.acquires, 6 * 3000);
+		assert_int_equal(s.request.count, 6 * 3000);
+		assert_int_equal(s.waiters, 0);
+		assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
+		assert_int_equal(s.states[MCPPOOL_IDLE], c.size);
+		assert_int_equal(s.connects, c.size);
+		mcppool_free(p);
+	}
+
+	/* Enough connections that the 80 threads mostly run side by side. */
+	cfg_for(srv, &c);
+	c.size = 16;
+	mcppool_t *p = must_new(&c);
+	assert_true(wait_for(p, idle_at_least, 16, 5000));
+	spin(p, 80, 2000);
+	spin(p, 80, 2000);
+	mcppool_stats(p, &s);
+	assert_int_equal(s.acquires, 2 * 80 * 2000);
+	assert_int_equal(s.wait.count, s.acquires);
+	assert_int_equal(s.request.count, s.acquires);
+	assert_int_equal(s.waiters, 0);
+	assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
 	mcppool_free(p);
 	pool_mbsrv_stop(srv);
 }
@@ -1074,6 +1197,8 @@ int main(void)
 	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)1),
 	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)2),
 	        cmocka_unit_test(test_clock_sources),
+	        cmocka_unit_test(test_thread_affinity),
+	        cmocka_unit_test(test_contention_counts),
 	        cmocka_unit_test(test_resize_under_load),
 	        cmocka_unit_test(test_device_closes_connections),
 	        cmocka_unit_test(test_exception_reply_validates),
