@@ -12,6 +12,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "audit.h"
 #include "base/log.h"
 #include "kubeapi/kubeapi.h"
 #include "openapi.h"
@@ -51,13 +52,37 @@ typedef struct {
 	bool done;
 } watch_ctx_t;
 
+/* The audit record of the request this thread serves (libmicrohttpd runs
+ * a connection's handler on its own thread); NULL outside api_handler. */
+static _Thread_local ks_audit_rec_t *tl_audit;
+
+static void audit_code(int code)
+{
+	if (tl_audit)
+		tl_audit->code = code;
+}
+
+static void audit_target(const char *verb, const char *group, const char *resource, const char *sub,
+                         const char *ns, const char *name)
+{
+	ks_audit_rec_t *a = tl_audit;
+	if (!a)
+		return;
+	snprintf(a->verb, sizeof(a->verb), "%s", verb);
+	snprintf(a->group, sizeof(a->group), "%s", group ? group : "");
+	snprintf(a->resource, sizeof(a->resource), "%s", resource ? resource : "");
+	snprintf(a->subresource, sizeof(a->subresource), "%s", sub ? sub : "");
+	snprintf(a->ns, sizeof(a->ns), "%s", ns ? ns : "");
+	snprintf(a->name, sizeof(a->name), "%s", name ? name : "");
+}
+
 /* ---- responses ----------------------------------------------------------- */
 
 static enum MHD_Result send_text(struct MHD_Connection *c, int code, const char *ctype, char *text,
-				 int retry_after)
+                                 int retry_after)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result rc;
 	if (!r) {
 		free(text);
@@ -70,6 +95,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int code, const char 
 		snprintf(ra, sizeof(ra), "%d", retry_after);
 		MHD_add_response_header(r, "Retry-After", ra);
 	}
+	audit_code(code);
 	rc = MHD_queue_response(c, (unsigned)code, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -100,7 +126,7 @@ static cJSON *status_obj(int code, const char *reason, const char *msg)
 }
 
 static enum MHD_Result send_status(struct MHD_Connection *c, int code, const char *reason,
-				   const char *msg, int retry_after)
+                                   const char *msg, int retry_after)
 {
 	cJSON *s = status_obj(code, reason, msg);
 	char *text = cJSON_PrintUnformatted(s);
@@ -111,7 +137,7 @@ static enum MHD_Result send_status(struct MHD_Connection *c, int code, const cha
 }
 
 static enum MHD_Result send_err(struct MHD_Connection *c, const ks_err_t *e, const ks_rtype_t *rt,
-				const char *name)
+                                const char *name)
 {
 	cJSON *s = status_obj(e->code, e->reason, e->message);
 	if (rt) {
@@ -153,7 +179,8 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
 		if (*r == '+') {
 			*w++ = ' ';
 			r++;
-		} else if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+		} else if (*r == '%' && isxdigit((unsigned char)r[1]) &&
+		           isxdigit((unsigned char)r[2])) {
 			char hex[3] = {r[1], r[2], 0};
 			*w++ = (char)strtol(hex, NULL, 16);
 			r += 3;
@@ -205,7 +232,7 @@ static cJSON *parse_body(struct MHD_Connection *c, req_t *rq, const ks_rtype_t *
 /* ---- list / get / watch ----------------------------------------------- */
 
 static int parse_selectors(struct MHD_Connection *c, kubeapi_selector_t **l, kubeapi_selector_t **f,
-			   ks_err_t *e)
+                           ks_err_t *e)
 {
 	char err[256];
 	*l = *f = NULL;
@@ -220,7 +247,7 @@ static int parse_selectors(struct MHD_Connection *c, kubeapi_selector_t **l, kub
 }
 
 static enum MHD_Result do_list(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
-			       const char *ns)
+                               const char *ns)
 {
 	kubeapi_selector_t *l, *f;
 	ks_err_t e;
@@ -243,7 +270,7 @@ static enum MHD_Result do_list(ks_server_t *s, struct MHD_Connection *c, const k
 	if (parse_selectors(c, &l, &f, &e))
 		return send_err(c, &e, rt, NULL);
 	int rc = ks_store_list(s->cfg.store, rt, ns, l, f, limit, qarg(c, "continue"), &items, &rv,
-			       cont, sizeof(cont), &rest, &e);
+	                       cont, sizeof(cont), &rest, &e);
 	kubeapi_selector_free(l);
 	kubeapi_selector_free(f);
 	if (rc)
@@ -292,14 +319,16 @@ static char *tableize(watch_ctx_t *w, char *text, size_t *len)
 			*nl = '\0';
 		cJSON *ev = cJSON_Parse(line);
 		cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
+		const char *type =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
 		if (ev && obj && type && strcmp(type, "ADDED") && strcmp(type, "MODIFIED") &&
 		    strcmp(type, "DELETED")) {
 			/* BOOKMARK and ERROR pass through. */
 		} else if (ev && obj) {
 			cJSON *items = cJSON_CreateArray();
 			cJSON_AddItemToArray(items, cJSON_Duplicate(obj, 1));
-			const char *rv = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.resourceVersion"));
+			const char *rv = cJSON_GetStringValue(
+			        kubeapi_get_path(obj, "metadata.resourceVersion"));
 			cJSON *t = ks_table(w->rt, items, rv, NULL, w->include_object);
 			cJSON_Delete(items);
 			cJSON_ReplaceItemInObjectCaseSensitive(ev, "object", t);
@@ -355,7 +384,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
-				const char *ns, const char *name)
+                                const char *ns, const char *name)
 {
 	ks_err_t e;
 	watch_ctx_t *w = calloc(1, sizeof(*w));
@@ -375,7 +404,7 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 		kubeapi_fieldsel_parse(fs, &w->fsel, NULL, 0);
 	}
 	if (ks_watch_open(s->cfg.store, rt, ns, w->lsel, w->fsel, qarg(c, "resourceVersion"),
-			  qbool(c, "allowWatchBookmarks"), &w->w, &e)) {
+	                  qbool(c, "allowWatchBookmarks"), &w->w, &e)) {
 		watch_free(w);
 		return send_err(c, &e, rt, NULL);
 	}
@@ -390,14 +419,15 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	const char *io = qarg(c, "includeObject");
 	w->include_object = io && strcmp(io, "Object") == 0;
 	w->last_send_ms = base_now_ms();
-	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_reader, w, watch_free);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+	                                                           watch_reader, w, watch_free);
 	if (!r) {
 		watch_free(w);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	audit_code(200);
 	enum MHD_Result rc = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -414,7 +444,10 @@ static ssize_t log_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static void log_free(void *cls) { ks_logstream_close(cls); }
+static void log_free(void *cls)
+{
+	ks_logstream_close(cls);
+}
 
 static long qlong(struct MHD_Connection *c, const char *key, long dflt)
 {
@@ -427,7 +460,7 @@ static long qlong(struct MHD_Connection *c, const char *key, long dflt)
 }
 
 static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
-			      const char *ns, const char *name)
+                              const char *ns, const char *name)
 {
 	ks_err_t e;
 	pthread_mutex_lock(&s->hook_mu);
@@ -437,19 +470,20 @@ static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks
 		ks_err_set(&e, 400, "BadRequest", "pod \"%s\": kubesim runs no containers", name);
 		return send_err(c, &e, rt, name);
 	}
-	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1), qlong(c, "limitBytes", 0),
-			    qbool(c, "follow"), qbool(c, "previous")};
+	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1),
+	                    qlong(c, "limitBytes", 0), qbool(c, "follow"), qbool(c, "previous")};
 	ks_logstream_t *ls = ks_logstream_open(pl, ns, name, &req, &e);
 	if (!ls)
 		return send_err(c, &e, rt, name);
-	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, log_reader, ls, log_free);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+	                                                           log_reader, ls, log_free);
 	if (!r) {
 		ks_logstream_close(ls);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "text/plain");
 	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	audit_code(200);
 	enum MHD_Result rc = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -466,9 +500,12 @@ static enum MHD_Result do_metrics(ks_server_t *s, struct MHD_Connection *c, char
 		nseg -= 2;
 	}
 	if (nseg < 1 || nseg > 2)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
+	audit_target(nseg == 2 ? "get" : "list", "metrics.k8s.io", seg[0], NULL, ns,
+	             nseg == 2 ? seg[1] : NULL);
 	cJSON *o = ks_podmetrics_get(get_podmetrics(s), ns, seg[0], nseg == 2 ? seg[1] : NULL,
-				     qarg(c, "labelSelector"), &e);
+	                             qarg(c, "labelSelector"), &e);
 	return o ? send_json(c, 200, o) : send_err(c, &e, NULL, NULL);
 }
 
@@ -495,7 +532,8 @@ static int apply_patch(ptype_t type, cJSON **doc, const cJSON *patch, ks_err_t *
 		break;
 	case P_MERGE:
 		if (!cJSON_IsObject(patch))
-			return ks_err_set(e, 400, "BadRequest", "a merge patch must be a JSON object");
+			return ks_err_set(e, 400, "BadRequest",
+			                  "a merge patch must be a JSON object");
 		rc = kubeapi_merge_patch(doc, patch);
 		break;
 	default:
@@ -504,8 +542,8 @@ static int apply_patch(ptype_t type, cJSON **doc, const cJSON *patch, ks_err_t *
 	}
 	if (rc)
 		return ks_err_set(e, rc == KUBEAPI_ENOMEM ? 500 : 400,
-				  rc == KUBEAPI_ENOMEM ? "InternalError" : "BadRequest", "%s",
-				  *err ? err : kubeapi_strerror(rc));
+		                  rc == KUBEAPI_ENOMEM ? "InternalError" : "BadRequest", "%s",
+		                  *err ? err : kubeapi_strerror(rc));
 	return 0;
 }
 
@@ -518,16 +556,18 @@ static int scale_into(cJSON *obj, const cJSON *scale, ks_err_t *e)
 	cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
 	if (!cJSON_IsNumber(r) || r->valuedouble < 0 || r->valuedouble > 1e6 ||
 	    r->valuedouble != (double)(long)r->valuedouble)
-		return ks_err_set(e, 422, "Invalid",
-				  "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: "
-				  "must be a non-negative integer");
+		return ks_err_set(
+		        e, 422, "Invalid",
+		        "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: "
+		        "must be a non-negative integer");
 	if (!spec)
 		spec = cJSON_AddObjectToObject(obj, "spec");
 	cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
 	cJSON_AddNumberToObject(spec, "replicas", r->valuedouble);
 	cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	if (rv && *rv && meta)
-		cJSON_ReplaceItemInObjectCaseSensitive(meta, "resourceVersion", cJSON_CreateString(rv));
+		cJSON_ReplaceItemInObjectCaseSensitive(meta, "resourceVersion",
+		                                       cJSON_CreateString(rv));
 	return 0;
 }
 
@@ -544,7 +584,10 @@ static int patch_fn(cJSON **obj, void *ud, ks_err_t *e)
 	return rc;
 }
 
-static int scale_put_fn(cJSON **obj, void *ud, ks_err_t *e) { return scale_into(*obj, ud, e); }
+static int scale_put_fn(cJSON **obj, void *ud, ks_err_t *e)
+{
+	return scale_into(*obj, ud, e);
+}
 
 /* ---- the API router ------------------------------------------------------ */
 
@@ -567,8 +610,8 @@ static int split(char *p, char **seg, int max)
 }
 
 static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, const char *method,
-				   const char *group, const char *version, char **seg, int nseg,
-				   req_t *rq)
+                                   const char *group, const char *version, char **seg, int nseg,
+                                   req_t *rq)
 {
 	const ks_rtype_t *rt;
 	const char *ns = NULL, *name = NULL, *sub = NULL;
@@ -589,16 +632,19 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		nseg -= 2;
 	}
 	if (nseg < 1 || nseg > 3)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	rt = ks_rtype_find(group, version, seg[0]);
 	if (!rt)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	name = nseg > 1 ? seg[1] : NULL;
 	sub = nseg > 2 ? seg[2] : NULL;
 	if (sub && !((strcmp(sub, "status") == 0 && (rt->flags & KS_RT_STATUS)) ||
-		     (strcmp(sub, "scale") == 0 && (rt->flags & KS_RT_SCALE)) ||
-		     (strcmp(sub, "log") == 0 && (rt->flags & KS_RT_LOG))))
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	             (strcmp(sub, "scale") == 0 && (rt->flags & KS_RT_SCALE)) ||
+	             (strcmp(sub, "log") == 0 && (rt->flags & KS_RT_LOG))))
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	if (!watch)
 		watch = strcmp(method, "GET") == 0 && qbool(c, "watch");
 
@@ -613,7 +659,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 	else if (strcmp(method, "PATCH") == 0)
 		verb = "patch";
 	else if (strcmp(method, "DELETE") == 0)
-		verb = "delete";
+		verb = name ? "delete" : "deletecollection";
+	audit_target(verb, group, rt->plural, sub, ns, name);
+	if (strcmp(verb, "deletecollection") == 0)
+		verb = "delete"; /* fault rules know delete only */
 	ks_fault_t f = ks_faults_check(s->cfg.faults, verb, rt->plural);
 	if (f.latency_ms)
 		base_sleep_ms(f.latency_ms);
@@ -622,17 +671,21 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			int code;
 			const char *reason, *msg;
 		} FM[] = {{409, "Conflict", "injected conflict: the object has been modified"},
-			  {429, "TooManyRequests", "injected: too many requests, please try again later"},
-			  {500, "InternalError", "injected internal error"},
-			  {503, "ServiceUnavailable", "injected: the server is currently unable to handle the request"}};
+		          {429, "TooManyRequests",
+		           "injected: too many requests, please try again later"},
+		          {500, "InternalError", "injected internal error"},
+		          {503, "ServiceUnavailable",
+		           "injected: the server is currently unable to handle the request"}};
 		for (size_t i = 0; i < sizeof(FM) / sizeof(FM[0]); i++) {
 			if (FM[i].code == f.code)
-				return send_status(c, f.code, FM[i].reason, FM[i].msg, f.retry_after);
+				return send_status(c, f.code, FM[i].reason, FM[i].msg,
+				                   f.retry_after);
 		}
 	}
 	if (rt->namespaced && name == NULL && ns == NULL && strcmp(method, "POST") == 0)
-		return send_status(c, 405, "MethodNotAllowed",
-				   "the server does not allow this method on the requested resource", 0);
+		return send_status(
+		        c, 405, "MethodNotAllowed",
+		        "the server does not allow this method on the requested resource", 0);
 
 	if (strcmp(method, "GET") == 0) {
 		if (watch)
@@ -662,8 +715,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 
 	if (strcmp(method, "POST") == 0) {
 		if (name)
-			return send_status(c, 405, "MethodNotAllowed",
-					   "the server does not allow this method on the requested resource", 0);
+			return send_status(
+			        c, 405, "MethodNotAllowed",
+			        "the server does not allow this method on the requested resource",
+			        0);
 		cJSON *body = parse_body(c, rq, rt, &e);
 		if (!body)
 			return send_err(c, &e, rt, NULL);
@@ -676,8 +731,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 
 	if (strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
 		if (!name || (sub && strcmp(sub, "log") == 0))
-			return send_status(c, 405, "MethodNotAllowed",
-					   "the server does not allow this method on the requested resource", 0);
+			return send_status(
+			        c, 405, "MethodNotAllowed",
+			        "the server does not allow this method on the requested resource",
+			        0);
 		unsigned flags = dry_flag(c);
 		bool scale = sub && strcmp(sub, "scale") == 0;
 		flags |= sub && strcmp(sub, "status") == 0 ? KS_W_STATUS : KS_W_MAIN;
@@ -688,10 +745,11 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			return send_err(c, &e, rt, name);
 		if (strcmp(method, "PUT") == 0) {
 			if (scale)
-				rc = ks_store_mutate(s->cfg.store, rt, ns, name, scale_put_fn, body, flags,
-						     &out, &e);
+				rc = ks_store_mutate(s->cfg.store, rt, ns, name, scale_put_fn, body,
+				                     flags, &out, &e);
 			else
-				rc = ks_store_update(s->cfg.store, rt, ns, name, body, flags, &out, &e);
+				rc = ks_store_update(s->cfg.store, rt, ns, name, body, flags, &out,
+				                     &e);
 		} else {
 			const char *ct = header(c, "Content-Type");
 			patch_ctx_t p = {P_MERGE, body, rt, scale};
@@ -699,20 +757,24 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 				p.type = P_JSON;
 			} else if (ct && strncmp(ct, "application/merge-patch+json", 28) == 0) {
 				p.type = P_MERGE;
-			} else if (ct && strncmp(ct, "application/strategic-merge-patch+json", 38) == 0) {
+			} else if (ct &&
+			           strncmp(ct, "application/strategic-merge-patch+json", 38) == 0) {
 				p.type = P_STRATEGIC;
 			} else {
 				cJSON_Delete(body);
 				char msg[300];
 				snprintf(msg, sizeof(msg),
-					 "the body of the request was in an unknown format - accepted media "
-					 "types include: application/json-patch+json, "
-					 "application/merge-patch+json, application/strategic-merge-patch+json "
-					 "(got %.100s)",
-					 ct ? ct : "none");
+				         "the body of the request was in an unknown format - "
+				         "accepted media "
+				         "types include: application/json-patch+json, "
+				         "application/merge-patch+json, "
+				         "application/strategic-merge-patch+json "
+				         "(got %.100s)",
+				         ct ? ct : "none");
 				return send_status(c, 415, "UnsupportedMediaType", msg, 0);
 			}
-			rc = ks_store_mutate(s->cfg.store, rt, ns, name, patch_fn, &p, flags, &out, &e);
+			rc = ks_store_mutate(s->cfg.store, rt, ns, name, patch_fn, &p, flags, &out,
+			                     &e);
 		}
 		cJSON_Delete(body);
 		if (rc)
@@ -728,8 +790,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 	if (strcmp(method, "DELETE") == 0) {
 		unsigned flags = dry_flag(c);
 		const char *uid = NULL, *prv = NULL;
-		cJSON *opts = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
-		const char *pp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(opts, "propagationPolicy"));
+		cJSON *opts =
+		        rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
+		const char *pp = cJSON_GetStringValue(
+		        cJSON_GetObjectItemCaseSensitive(opts, "propagationPolicy"));
 		if (!pp)
 			pp = qarg(c, "propagationPolicy");
 		if (pp && strcmp(pp, "Orphan") == 0)
@@ -752,8 +816,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		}
 		if (name) {
 			cJSON_Delete(opts);
-			return send_status(c, 405, "MethodNotAllowed",
-					   "the server does not allow this method on the requested resource", 0);
+			return send_status(
+			        c, 405, "MethodNotAllowed",
+			        "the server does not allow this method on the requested resource",
+			        0);
 		}
 		/* deletecollection */
 		kubeapi_selector_t *l, *fs;
@@ -765,8 +831,8 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			cJSON_Delete(opts);
 			return send_err(c, &e, rt, NULL);
 		}
-		rc = ks_store_list(s->cfg.store, rt, ns, l, fs, 0, NULL, &items, &rv, cont, sizeof(cont),
-				   &rest, &e);
+		rc = ks_store_list(s->cfg.store, rt, ns, l, fs, 0, NULL, &items, &rv, cont,
+		                   sizeof(cont), &rest, &e);
 		kubeapi_selector_free(l);
 		kubeapi_selector_free(fs);
 		if (rc) {
@@ -779,8 +845,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		{
 			cJSON *d = NULL;
 			const char *n = cJSON_GetStringValue(kubeapi_get_path(it, "metadata.name"));
-			const char *ins = cJSON_GetStringValue(kubeapi_get_path(it, "metadata.namespace"));
-			if (n && ks_store_delete(s->cfg.store, rt, ins, n, NULL, NULL, flags, &d, &e) == 0)
+			const char *ins =
+			        cJSON_GetStringValue(kubeapi_get_path(it, "metadata.namespace"));
+			if (n && ks_store_delete(s->cfg.store, rt, ins, n, NULL, NULL, flags, &d,
+			                         &e) == 0)
 				cJSON_AddItemToArray(deleted, d);
 		}
 		cJSON_Delete(items);
@@ -789,13 +857,14 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		char kind[96], av[96];
 		snprintf(kind, sizeof(kind), "%sList", rt->kind);
 		cJSON_AddStringToObject(list, "kind", kind);
-		cJSON_AddStringToObject(list, "apiVersion", ks_rtype_api_version(rt, av, sizeof(av)));
+		cJSON_AddStringToObject(list, "apiVersion",
+		                        ks_rtype_api_version(rt, av, sizeof(av)));
 		cJSON_AddObjectToObject(list, "metadata");
 		cJSON_AddItemToObject(list, "items", deleted);
 		return send_json(c, 200, list);
 	}
 	return send_status(c, 405, "MethodNotAllowed",
-			   "the server does not allow this method on the requested resource", 0);
+	                   "the server does not allow this method on the requested resource", 0);
 }
 
 /* SelfSubjectAccessReview: RBAC is not enforced, so every review is
@@ -823,7 +892,7 @@ static enum MHD_Result access_review(struct MHD_Connection *c, req_t *rq, const 
 }
 
 static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const char *url,
-			     const char *method, req_t *rq)
+                             const char *method, req_t *rq)
 {
 	char path[2048];
 	char *seg[MAX_SEGS + 2];
@@ -832,9 +901,10 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 
 	if (ks_faults_outage(s->cfg.faults) && strcmp(url, "/healthz") != 0) {
 		return send_status(c, 503, "ServiceUnavailable",
-				   "kubesim: injected outage, the server is unavailable", 1);
+		                   "kubesim: injected outage, the server is unavailable", 1);
 	}
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0)
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 ||
+	    strcmp(url, "/readyz") == 0)
 		return send_text(c, 200, "text/plain", strdup("ok"), 0);
 	if (strcmp(url, "/version") == 0) {
 		cJSON *v = cJSON_CreateObject();
@@ -851,16 +921,19 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	}
 	if (!ks_auth_check(s->cfg.auth, header(c, "Authorization"), user, sizeof(user)))
 		return send_status(c, 401, "Unauthorized", "Unauthorized", 0);
+	if (tl_audit)
+		snprintf(tl_audit->user, sizeof(tl_audit->user), "%s", user);
 	if (rq->too_big)
-		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large", 0);
+		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large",
+		                   0);
 	const char *ctype = header(c, "Content-Type");
 	if (rq->body.len && ctype && strcmp(method, "PATCH") != 0 &&
 	    strncmp(ctype, "application/json", 16) != 0 && !is_protobuf(ctype)) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
-			 "the body of the request was in an unknown format - accepted media types "
-			 "include: application/json (got %.100s)",
-			 ctype);
+		         "the body of the request was in an unknown format - accepted media types "
+		         "include: application/json (got %.100s)",
+		         ctype);
 		return send_status(c, 415, "UnsupportedMediaType", msg, 0);
 	}
 
@@ -869,17 +942,20 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (strncmp(url, "/openapi/v3/", 12) == 0) {
 		cJSON *doc = ks_openapi_gv(url + 12);
 		return doc ? send_json(c, 200, doc)
-			   : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		           : send_status(c, 404, "NotFound",
+		                         "the server could not find the requested resource", 0);
 	}
 	snprintf(path, sizeof(path), "%s", url);
 	n = split(path, seg, MAX_SEGS + 2);
 	if (n < 0)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	if (n >= 1 && strcmp(seg[0], "api") == 0) {
 		if (n == 1)
 			return send_json(c, 200, ks_discovery_api_versions(s->server_addr));
 		if (strcmp(seg[1], "v1") != 0)
-			return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			return send_status(c, 404, "NotFound",
+			                   "the server could not find the requested resource", 0);
 		if (n == 2)
 			return send_json(c, 200, ks_discovery_resources("", "v1"));
 		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq);
@@ -889,14 +965,16 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			cJSON *gl = ks_discovery_groups();
 			if (get_podmetrics(s))
 				cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(gl, "groups"),
-						     ks_podmetrics_group());
+				                     ks_podmetrics_group());
 			return send_json(c, 200, gl);
 		}
 		if (get_podmetrics(s) && strcmp(seg[1], "metrics.k8s.io") == 0) {
 			if (n == 2)
 				return send_json(c, 200, ks_podmetrics_group());
 			if (strcmp(seg[2], "v1beta1") != 0)
-				return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+				return send_status(
+				        c, 404, "NotFound",
+				        "the server could not find the requested resource", 0);
 			if (n == 3)
 				return send_json(c, 200, ks_podmetrics_resources());
 			return do_metrics(s, c, seg + 3, n - 3);
@@ -904,24 +982,32 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		if (n == 2) {
 			cJSON *g = ks_discovery_group(seg[1]);
 			return g ? send_json(c, 200, g)
-				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			         : send_status(c, 404, "NotFound",
+			                       "the server could not find the requested resource",
+			                       0);
 		}
 		if (n == 3) {
 			cJSON *r = ks_discovery_resources(seg[1], seg[2]);
 			return r ? send_json(c, 200, r)
-				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			         : send_status(c, 404, "NotFound",
+			                       "the server could not find the requested resource",
+			                       0);
 		}
-		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 && strcmp(seg[2], "v1") == 0 &&
-		    strcmp(seg[3], "selfsubjectaccessreviews") == 0 && strcmp(method, "POST") == 0)
+		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 &&
+		    strcmp(seg[2], "v1") == 0 && strcmp(seg[3], "selfsubjectaccessreviews") == 0 &&
+		    strcmp(method, "POST") == 0) {
+			audit_target("create", seg[1], seg[3], NULL, NULL, NULL);
 			return access_review(c, rq, user);
+		}
 		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq);
 	}
-	return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	return send_status(c, 404, "NotFound", "the server could not find the requested resource",
+	                   0);
 }
 
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const char *url,
-				   const char *method, const char *version, const char *upload,
-				   size_t *upload_size, void **con_cls)
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls)
 {
 	ks_server_t *s = cls;
 	req_t *rq = *con_cls;
@@ -941,11 +1027,20 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		return MHD_YES;
 	}
 	base_log(BASE_LOG_DEBUG, "request", "method", method, "url", url, (char *)NULL);
-	return route(s, c, url, method, rq);
+	if (!s->cfg.audit)
+		return route(s, c, url, method, rq);
+	ks_audit_rec_t rec;
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.verb, sizeof(rec.verb), "%s", method); /* replaced for resource requests */
+	tl_audit = &rec;
+	enum MHD_Result r = route(s, c, url, method, rq);
+	tl_audit = NULL;
+	ks_audit_write(s->cfg.audit, &rec);
+	return r;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-		      enum MHD_RequestTerminationCode toe)
+                      enum MHD_RequestTerminationCode toe)
 {
 	req_t *rq = *con_cls;
 	(void)cls;
@@ -961,8 +1056,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- admin endpoint ------------------------------------------------------ */
 
 static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const char *url,
-				     const char *method, const char *version, const char *upload,
-				     size_t *upload_size, void **con_cls)
+                                     const char *method, const char *version, const char *upload,
+                                     size_t *upload_size, void **con_cls)
 {
 	ks_server_t *s = cls;
 	req_t *rq = *con_cls;
@@ -991,9 +1086,11 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const 
 		}
 		if (strcmp(method, "POST") == 0) {
 			bool drop = false;
-			if (rq->too_big || ks_faults_add_text(s->cfg.faults, rq->body.data ? rq->body.data : "",
-							      &drop, err, sizeof(err)))
-				return send_status(c, 400, "BadRequest", rq->too_big ? "too large" : err, 0);
+			if (rq->too_big ||
+			    ks_faults_add_text(s->cfg.faults, rq->body.data ? rq->body.data : "",
+			                       &drop, err, sizeof(err)))
+				return send_status(c, 400, "BadRequest",
+				                   rq->too_big ? "too large" : err, 0);
 			if (drop)
 				ks_store_drop_watches(s->cfg.store);
 			base_log(BASE_LOG_INFO, "faults", "rules", rq->body.data, (char *)NULL);
@@ -1002,13 +1099,16 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const 
 	}
 	if (strcmp(url, "/tokens") == 0 && strcmp(method, "POST") == 0) {
 		cJSON *j = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
-		const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "namespace"));
-		const char *sa = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "serviceAccount"));
+		const char *ns =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "namespace"));
+		const char *sa =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "serviceAccount"));
 		char tok[128];
 		if (!ns || !sa || !*ns || !*sa) {
 			cJSON_Delete(j);
-			return send_status(c, 400, "BadRequest",
-					   "POST /tokens needs {\"namespace\":..,\"serviceAccount\":..}", 0);
+			return send_status(
+			        c, 400, "BadRequest",
+			        "POST /tokens needs {\"namespace\":..,\"serviceAccount\":..}", 0);
 		}
 		int rc = ks_auth_mint(s->cfg.auth, ns, sa, tok, sizeof(tok), err, sizeof(err));
 		cJSON_Delete(j);
@@ -1025,7 +1125,10 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const 
 	}
 	if (strcmp(url, "/healthz") == 0)
 		return send_text(c, 200, "text/plain", strdup("ok"), 0);
-	return send_status(c, 404, "NotFound", "admin endpoints: /faults (GET, POST, DELETE), /tokens (POST), /tokens/TOKEN (DELETE)", 0);
+	return send_status(c, 404, "NotFound",
+	                   "admin endpoints: /faults (GET, POST, DELETE), /tokens (POST), "
+	                   "/tokens/TOKEN (DELETE)",
+	                   0);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -1071,17 +1174,17 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		goto fail;
 	}
 	s->api = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
-			MHD_USE_POLL | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, api_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_HTTPS_MEM_KEY, ks_auth_key_pem(cfg->auth), MHD_OPTION_HTTPS_MEM_CERT,
-		ks_auth_cert_pem(cfg->auth), MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+	        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
+	                MHD_USE_POLL | MHD_USE_ERROR_LOG,
+	        0, NULL, NULL, api_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	        MHD_OPTION_HTTPS_MEM_KEY, ks_auth_key_pem(cfg->auth), MHD_OPTION_HTTPS_MEM_CERT,
+	        ks_auth_cert_pem(cfg->auth), MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+	        mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
+	        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (!s->api) {
-		snprintf(err, errlen, "cannot serve HTTPS on %s:%d (address in use?)", cfg->listen_ip,
-			 cfg->port);
+		snprintf(err, errlen, "cannot serve HTTPS on %s:%d (address in use?)",
+		         cfg->listen_ip, cfg->port);
 		goto fail;
 	}
 	s->port = bound_port(s->api);
@@ -1092,19 +1195,19 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		aa.sin_port = htons((uint16_t)cfg->admin_port);
 		if (inet_pton(AF_INET, cfg->admin_ip, &aa.sin_addr) != 1 ||
 		    (ntohl(aa.sin_addr.s_addr) >> 24) != 127) {
-			snprintf(err, errlen, "--admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)",
-				 cfg->admin_ip);
+			snprintf(err, errlen,
+			         "--admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)",
+			         cfg->admin_ip);
 			goto fail;
 		}
-		s->admin = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-						    MHD_USE_ERROR_LOG,
-					    0, NULL, NULL, admin_handler, s, MHD_OPTION_SOCK_ADDR,
-					    (struct sockaddr *)&aa, MHD_OPTION_NOTIFY_COMPLETED,
-					    completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-					    MHD_OPTION_END);
+		s->admin = MHD_start_daemon(
+		        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL,
+		        NULL, admin_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&aa,
+		        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER,
+		        mhd_log, NULL, MHD_OPTION_END);
 		if (!s->admin) {
-			snprintf(err, errlen, "cannot serve the admin endpoint on %s:%d", cfg->admin_ip,
-				 cfg->admin_port);
+			snprintf(err, errlen, "cannot serve the admin endpoint on %s:%d",
+			         cfg->admin_ip, cfg->admin_port);
 			goto fail;
 		}
 		s->admin_port = bound_port(s->admin);
@@ -1115,8 +1218,14 @@ fail:
 	return NULL;
 }
 
-int ks_server_port(const ks_server_t *s) { return s->port; }
-int ks_server_admin_port(const ks_server_t *s) { return s->admin_port; }
+int ks_server_port(const ks_server_t *s)
+{
+	return s->port;
+}
+int ks_server_admin_port(const ks_server_t *s)
+{
+	return s->admin_port;
+}
 
 void ks_server_set_podlogs(ks_server_t *s, ks_podlogs_t *pl)
 {
