@@ -18,7 +18,7 @@
 #    within its duration (15 s, +5 s slack), exactly one controller reports
 #    mcp_autoscaler_leader 1, and the new leader applies the next change.
 set -u
-. "$(dirname "$0")/e2e_lib.inc"
+. "$(dirname "$0")/../integration/e2e_lib.inc"
 
 e2e_start_kubesim
 e2e_deploy
