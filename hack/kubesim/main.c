@@ -28,6 +28,7 @@ typedef struct {
 	long long history;
 	int64_t bookmark_ms;
 	char faults[4096];
+	char audit_log[1024];
 	char log_level[16];
 	char log_format[16];
 	ks_workloads_config_t wl; /* issue 5: see workloads.h */
@@ -54,6 +55,10 @@ static const base_opt_t OPTS[] = {
 	 3600000, "10s", NULL, NULL, "BOOKMARK period on idle watches that allow bookmarks"},
 	{"faults", BASE_OPT_STRING, offsetof(config_t, faults), sizeof(((config_t *)0)->faults), 0, 0,
 	 "", NULL, NULL, "fault rules at start, JSON (see docs/kubesim.md)"},
+	{"audit-log", BASE_OPT_STRING, offsetof(config_t, audit_log), sizeof(((config_t *)0)->audit_log),
+	 0, 0, "", NULL, NULL,
+	 "append one JSON line per API request (user, verb, group, resource, subresource, namespace, "
+	 "name, code) to this file; empty = off"},
 	{"log-level", BASE_OPT_ENUM, offsetof(config_t, log_level), sizeof(((config_t *)0)->log_level), 0,
 	 0, "info", NULL, "debug|info|warn|error", "log level"},
 	{"log-format", BASE_OPT_ENUM, offsetof(config_t, log_format),
@@ -122,6 +127,7 @@ int main(int argc, char **argv)
 	ks_store_t *st = NULL;
 	ks_auth_t *auth = NULL;
 	ks_faults_t *faults = NULL;
+	ks_audit_t *audit = NULL;
 	ks_server_t *srv = NULL;
 	ks_loop_t *loop = NULL;
 	ks_workloads_t *wl = NULL;
@@ -199,8 +205,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kubesim: %s\n", err);
 		goto out;
 	}
+	if (cfg.audit_log[0] && !(audit = ks_audit_open(cfg.audit_log, err, sizeof(err)))) {
+		fprintf(stderr, "kubesim: %s\n", err);
+		rc = 2;
+		goto out;
+	}
 	ks_server_config_t scfg = {host, port, admin_host[0] ? admin_host : NULL, admin_port, st, auth,
-				   faults, (int)cfg.bookmark_ms};
+				   faults, (int)cfg.bookmark_ms, audit};
 	srv = ks_server_start(&scfg, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "kubesim: %s\n", err);
@@ -244,6 +255,7 @@ out:
 	ks_store_free(st);
 	ks_auth_free(auth);
 	ks_faults_free(faults);
+	ks_audit_free(audit);
 	ks_loop_free(loop);
 	return rc;
 }

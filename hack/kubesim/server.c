@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "audit.h"
 #include "base/log.h"
 #include "kubeapi/kubeapi.h"
 #include "openapi.h"
@@ -53,6 +54,30 @@ typedef struct {
 	int fd; /* the client's socket, to notice a hang-up on idle streams */
 } watch_ctx_t;
 
+/* The audit record of the request this thread serves (libmicrohttpd runs
+ * a connection's handler on its own thread); NULL outside api_handler. */
+static _Thread_local ks_audit_rec_t *tl_audit;
+
+static void audit_code(int code)
+{
+	if (tl_audit)
+		tl_audit->code = code;
+}
+
+static void audit_target(const char *verb, const char *group, const char *resource,
+			 const char *sub, const char *ns, const char *name)
+{
+	ks_audit_rec_t *a = tl_audit;
+	if (!a)
+		return;
+	snprintf(a->verb, sizeof(a->verb), "%s", verb);
+	snprintf(a->group, sizeof(a->group), "%s", group ? group : "");
+	snprintf(a->resource, sizeof(a->resource), "%s", resource ? resource : "");
+	snprintf(a->subresource, sizeof(a->subresource), "%s", sub ? sub : "");
+	snprintf(a->ns, sizeof(a->ns), "%s", ns ? ns : "");
+	snprintf(a->name, sizeof(a->name), "%s", name ? name : "");
+}
+
 /* ---- responses ----------------------------------------------------------- */
 
 static enum MHD_Result send_text(struct MHD_Connection *c, int code, const char *ctype, char *text,
@@ -72,6 +97,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int code, const char 
 		snprintf(ra, sizeof(ra), "%d", retry_after);
 		MHD_add_response_header(r, "Retry-After", ra);
 	}
+	audit_code(code);
 	rc = MHD_queue_response(c, (unsigned)code, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -412,6 +438,7 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	}
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	audit_code(200);
 	enum MHD_Result rc = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -464,6 +491,7 @@ static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks
 	}
 	MHD_add_response_header(r, "Content-Type", "text/plain");
 	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	audit_code(200);
 	enum MHD_Result rc = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -481,6 +509,8 @@ static enum MHD_Result do_metrics(ks_server_t *s, struct MHD_Connection *c, char
 	}
 	if (nseg < 1 || nseg > 2)
 		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	audit_target(nseg == 2 ? "get" : "list", "metrics.k8s.io", seg[0], NULL, ns,
+		     nseg == 2 ? seg[1] : NULL);
 	cJSON *o = ks_podmetrics_get(get_podmetrics(s), ns, seg[0], nseg == 2 ? seg[1] : NULL,
 				     qarg(c, "labelSelector"), &e);
 	return o ? send_json(c, 200, o) : send_err(c, &e, NULL, NULL);
@@ -627,7 +657,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 	else if (strcmp(method, "PATCH") == 0)
 		verb = "patch";
 	else if (strcmp(method, "DELETE") == 0)
-		verb = "delete";
+		verb = name ? "delete" : "deletecollection";
+	audit_target(verb, group, rt->plural, sub, ns, name);
+	if (strcmp(verb, "deletecollection") == 0)
+		verb = "delete"; /* fault rules know delete only */
 	ks_fault_t f = ks_faults_check(s->cfg.faults, verb, rt->plural);
 	if (f.latency_ms)
 		base_sleep_ms(f.latency_ms);
@@ -865,6 +898,8 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	}
 	if (!ks_auth_check(s->cfg.auth, header(c, "Authorization"), user, sizeof(user)))
 		return send_status(c, 401, "Unauthorized", "Unauthorized", 0);
+	if (tl_audit)
+		snprintf(tl_audit->user, sizeof(tl_audit->user), "%s", user);
 	if (rq->too_big)
 		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large", 0);
 	const char *ctype = header(c, "Content-Type");
@@ -931,8 +966,10 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		}
 		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 && strcmp(seg[2], "v1") == 0 &&
-		    strcmp(seg[3], "selfsubjectaccessreviews") == 0 && strcmp(method, "POST") == 0)
+		    strcmp(seg[3], "selfsubjectaccessreviews") == 0 && strcmp(method, "POST") == 0) {
+			audit_target("create", seg[1], seg[3], NULL, NULL, NULL);
 			return access_review(c, rq, user);
+		}
 		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq);
 	}
 	return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
@@ -960,7 +997,16 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		return MHD_YES;
 	}
 	base_log(BASE_LOG_DEBUG, "request", "method", method, "url", url, (char *)NULL);
-	return route(s, c, url, method, rq);
+	if (!s->cfg.audit)
+		return route(s, c, url, method, rq);
+	ks_audit_rec_t rec;
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.verb, sizeof(rec.verb), "%s", method); /* replaced for resource requests */
+	tl_audit = &rec;
+	enum MHD_Result r = route(s, c, url, method, rq);
+	tl_audit = NULL;
+	ks_audit_write(s->cfg.audit, &rec);
+	return r;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,

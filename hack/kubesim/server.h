@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "faults.h"
 #include "podlogs.h"
@@ -32,6 +33,7 @@ typedef struct {
 	ks_auth_t *auth;       /* borrowed */
 	ks_faults_t *faults;   /* borrowed */
 	int bookmark_ms;       /* interval of BOOKMARK events on idle watches */
+	ks_audit_t *audit;     /* borrowed; NULL = no audit log (--audit-log) */
 } ks_server_config_t;
 
 /* Starts both listeners. NULL with err on failure (address in use, TLS
