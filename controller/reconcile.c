@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "cache.h"
+#include "kube/objects.h"
 #include "leader.h"
 #include "scrape.h"
 
@@ -135,50 +136,29 @@ static void on_event_done(kube_result_t *res, void *arg)
 		base_log(BASE_LOG_WARN, "event_failed", "error", res->errmsg, (char *)NULL);
 }
 
-/* Creates a core/v1 Event (fire and forget: its outcome only counts). */
+/* Creates an Event, events.k8s.io/v1 with pkg/kube's core/v1 fallback (fire and
+ * forget: its outcome only counts). */
 static void emit_event(ctl_t *c, const char *ns, const char *api_version, const char *kind,
                        const char *name, const char *uid, bool warning, const char *reason,
                        const char *message)
 {
 	if (c->o.dry_run || !may_write(c))
 		return;
-	char ts[40], evname[300];
-	double now = wall_s();
-	ctl_format_time(now, false, ts, sizeof(ts));
-	snprintf(evname, sizeof(evname), "%.200s.%llx", name,
-	         (unsigned long long)base_now_ns() ^ (unsigned long long)(now * 1e6));
-	cJSON *e = cJSON_CreateObject();
-	if (!e)
-		return;
-	cJSON_AddStringToObject(e, "apiVersion", "v1");
-	cJSON_AddStringToObject(e, "kind", "Event");
-	cJSON *m = cJSON_AddObjectToObject(e, "metadata");
-	cJSON_AddStringToObject(m, "name", evname);
-	cJSON_AddStringToObject(m, "namespace", ns);
-	cJSON *io = cJSON_AddObjectToObject(e, "involvedObject");
-	cJSON_AddStringToObject(io, "apiVersion", api_version);
-	cJSON_AddStringToObject(io, "kind", kind);
-	cJSON_AddStringToObject(io, "name", name);
-	cJSON_AddStringToObject(io, "namespace", ns);
-	if (uid && uid[0])
-		cJSON_AddStringToObject(io, "uid", uid);
-	cJSON_AddStringToObject(e, "reason", reason);
-	cJSON_AddStringToObject(e, "message", message);
-	cJSON_AddStringToObject(e, "type", warning ? "Warning" : "Normal");
-	cJSON *src = cJSON_AddObjectToObject(e, "source");
-	cJSON_AddStringToObject(src, "component", "mcp-autoscaler");
-	cJSON_AddStringToObject(e, "firstTimestamp", ts);
-	cJSON_AddStringToObject(e, "lastTimestamp", ts);
-	cJSON_AddNumberToObject(e, "count", 1);
-	cJSON_AddStringToObject(e, "reportingComponent", "mcp-autoscaler");
-	cJSON_AddStringToObject(e, "reportingInstance", c->le_id);
-	char *body = cJSON_PrintUnformatted(e);
-	cJSON_Delete(e);
-	if (!body)
-		return;
-	if (kube_create(c->client, &KUBE_RES_CORE_EVENTS, ns, body, on_event_done, c, NULL) == 0)
+	kube_event_t ev = {
+	        .ns = ns,
+	        .kind = kind,
+	        .api_version = api_version,
+	        .name = name,
+	        .uid = uid,
+	        .type = warning ? "Warning" : "Normal",
+	        .reason = reason,
+	        .note = message,
+	        .action = reason,
+	        .reporting_controller = "mcp-autoscaler.io/controller",
+	        .reporting_instance = c->le_id,
+	};
+	if (kube_event_create(c->client, &ev, on_event_done, c, NULL) == 0)
 		ctl_metrics_write(c->metrics, "event");
-	free(body);
 }
 
 static void policy_event(policy_t *p, bool warning, const char *reason, const char *msg,
