@@ -668,7 +668,6 @@ static void sim_lists(sim_ctx_t *s)
 					         base_url, PAGE, esc);
 					curl_free(esc);
 				}
-				int64_t tp = base_now_ns();
 				raw_curl_get(&raw, url);
 				bytes[mode] += raw.len;
 				/* decode cost alone, not counted in the transfer time */
@@ -679,7 +678,6 @@ static void sim_lists(sim_ctx_t *s)
 					die("raw body is not JSON", url);
 				cJSON_Delete(j);
 				t0 += base_now_ns() - td; /* leave the parse out of t_raw */
-				(void)tp;
 			}
 			t_raw[mode][r] = ms_since(t0);
 			t_dec[mode][r] = dec;
