@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "kube/informer.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 
 struct ctl_cache {
 	kube_informer_t *inf;
@@ -51,12 +51,8 @@ ctl_cache_t *ctl_cache_new(kube_client_t *client, const kube_resource_t *res, co
                            const char *selector, ctl_metrics_t *metrics, ctl_cache_fn fn, void *arg,
                            char *err, size_t errlen)
 {
-	if (selector && selector[0]) {
-		kube_selector_t *sel = NULL;
-		if (kube_selector_parse(selector, &sel, err, errlen) != 0)
-			return NULL;
-		kube_selector_free(sel);
-	}
+	if (kubeapi_selectors_validate(selector, NULL, err, errlen) != 0)
+		return NULL;
 	ctl_cache_t *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto nomem;

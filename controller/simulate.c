@@ -359,7 +359,7 @@ static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *p
 	fprintf(f, "set ylabel 'pool size'\nset yrange [0:%d]\nplot ", (int)pol->pool_max_size + 1);
 	gp_quote(f, data);
 	fputs(" using 1:6 with steps lw 2 lc rgb '#2ca02c' title 'desired pool size'\n", f);
-	fputs("set ylabel 'P99 (ms)'\nset xlabel 't (s)'\nset autoscale y\nset yrange [0:*]\nplot ",
+	fputs("set ylabel 'P99 (ms, log)'\nset xlabel 't (s)'\nset logscale y\nset yrange [1:*]\nplot ",
 	      f);
 	gp_quote(f, data);
 	fputs(" using 1:7 with lines lw 2 lc rgb '#9467bd' title 'P99'", f);
@@ -532,9 +532,19 @@ static int parse_pod(const cJSON *j, autoscale_pod_t *p, char *err, size_t errle
 		if (json_num(m, "cpu_request_millicores", &x->cpu_request_millicores, false, why,
 		             sizeof(why)) < 0)
 			goto bad;
-		if (json_num(m, "latency_sum", &x->latency_sum, false, why, sizeof(why)) < 0 ||
-		    json_num(m, "latency_count", &x->latency_count, false, why, sizeof(why)) < 0)
-			goto bad;
+		{
+			int rs = json_num(m, "latency_sum", &x->latency_sum, false, why,
+			                  sizeof(why));
+			int rcnt = json_num(m, "latency_count", &x->latency_count, false, why,
+			                    sizeof(why));
+			if (rs < 0 || rcnt < 0)
+				goto bad;
+			if (rs == 0 && x->latency_sum < 0) {
+				snprintf(why, sizeof(why), "\"latency_sum\" must be >= 0");
+				goto bad;
+			}
+			x->has_latency_sum = rs == 0;
+		}
 		if (lb && !cJSON_IsNull(lb)) {
 			const cJSON *b;
 			if (!cJSON_IsObject(lb)) {
@@ -796,7 +806,8 @@ typedef struct {
 	char name[32];
 	double start;      /* created at */
 	double backlog;    /* queued requests beyond the stationary queue */
-	double counts[NB]; /* cumulative, per bucket (non-cumulative here; summed on export) */
+	double counts[NB]; /* per bucket, not cumulative (summed on export) */
+	double sum, count; /* latency sum (seconds) and request count */
 	double in_use, waiters;
 } mpod_t;
 
@@ -1116,6 +1127,8 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 					w += wq_rate > 0 ? expo(&seed, 1.0 / wq_rate)
 					                 : expo(&seed, 1.0 / cap_rate);
 				lat = w + expo(&seed, m.service_time);
+				p->sum += lat * per;
+				p->count += per;
 				for (size_t b = 0; b < NB; b++) {
 					if (lat <= model_bounds[b]) {
 						p->counts[b] += per;
@@ -1144,6 +1157,9 @@ static int run_model(const sim_opts_t *o, const autoscale_policy_t *pol, FILE *o
 				x->metrics.pool_size = pool;
 				x->metrics.pool_in_use = p->in_use;
 				x->metrics.waiters = p->waiters;
+				x->metrics.has_latency_sum = true;
+				x->metrics.latency_sum = p->sum;
+				x->metrics.latency_count = p->count;
 				for (size_t b = 0; b < NB; b++) {
 					cum += p->counts[b];
 					(void)prom_worker_add_bucket(&x->metrics, model_bounds[b],

@@ -87,7 +87,7 @@ pids="$pids $!"
 
 # Load profile: rise, burst, hold, fall (150 s). Rates are requests per second.
 prof="$RUN_DIR/profile.txt"
-awk -v k="$RATE_SCALE" '{ if ($1 ~ /^#/ || NF == 0) print; else { $3 = $3 * k; if (NF > 3) $4 = $4 * k; print } }' \
+awk -v k="$RATE_SCALE" '$1 == "hold" { $2 = $2 * k } $1 == "ramp" { $2 = $2 * k; $3 = $3 * k } { print }' \
 	"$top/hack/run-profile.txt" >"$prof"
 echo "== load profile ($prof): rise, burst, hold, fall"
 loop_load() {
@@ -112,12 +112,19 @@ while :; do
 	pool=$(kubectl -n $NS get cm mcp-worker-pool -o jsonpath='{.data.poolSize}' 2>/dev/null || true)
 	# loadgen's CSV: second,target_rate,sent,ok,...,p50_ms,p99_ms
 	last=$(tail -1 "$RUN_DIR/load.csv" 2>/dev/null || true)
-	load=$(printf '%s' "$last" | cut -d, -f3)
-	p99=$(printf '%s' "$last" | cut -d, -f11)
+	case "$last" in
+	[0-9]*)
+		load=$(printf '%s' "$last" | cut -d, -f3)
+		p99=$(printf '%s' "$last" | cut -d, -f11)
+		;;
+	*) load= p99= ;;
+	esac
 	set -- $reps
 	printf '%s,%s,%s,%s,%s,%s\n' "$t" "${load:-0}" "${1:-}" "${2:-}" "${pool:-}" "${p99:-}" >>"$tl"
-	printf '\r   t=%3ss load=%6s req/s replicas=%s ready=%s pool=%s p99=%sms      ' \
-		"$t" "${load:-0}" "${1:-?}" "${2:-?}" "${pool:-default}" "${p99:-?}"
+	line=$(printf 't=%3ss load=%5s req/s replicas=%s ready=%s pool=%s p99=%sms' \
+		"$t" "${load:-0}" "${1:-?}" "${2:-?}" "${pool:-default}" "${p99:-?}")
+	# On a terminal the status line rewrites itself; in a log, one line every 5 s.
+	if [ -t 1 ]; then printf '\r   %s      ' "$line"; elif [ $((t % 5)) -eq 0 ]; then echo "   $line"; fi
 	sleep 1
 done
 echo

@@ -1,99 +1,263 @@
-/* Forwarder threads: queue -> pooled device connection -> completion. */
+/* The device side of the worker's event loop (nginx upstream style).
+ *
+ * A request is served on a pooled device connection borrowed without waiting
+ * (mcppool_acquire with timeout 0) and driven by the loop's epoll set: the
+ * request is written under the gateway's own transaction id, the reply is
+ * framed by its MBAP length, checked against the request, put back under the
+ * client's id and handed to the loop; the connection goes back to the pool
+ * at once. One request is outstanding per device connection: Modbus devices
+ * serve one request at a time per connection, and many answer pipelined
+ * requests out of step or not at all.
+ *
+ * Requests that find no idle connection wait in a FIFO (bounded by
+ * --queue-max; full: 0x06) and are started when the loop releases a
+ * connection, or, while the loop holds fewer connections than the pool's
+ * target size, by polling the pool every millisecond (a connection the pool
+ * has just opened). Every request inside is also on the timer list in
+ * arrival order; as every deadline is arrival + --request-timeout, that list
+ * is in deadline order, so expiry is a walk from its head.
+ *
+ * Device sockets are registered EPOLLONESHOT with the dconn as data: one
+ * epoll_ctl per step re-arms them and no event can arrive for a connection
+ * that is back in the pool. The pool moves each slot's sockets onto a fixed
+ * descriptor, so the re-arm tries MOD first and ADDs only when the pool has
+ * opened a new socket there (the old one left the epoll set when closed).
+ *
+ * Connect-per-request mode uses the same machinery with a fresh non-blocking
+ * connection per request (at most the target pool size at once). */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "mbap/link.h"
 #include "worker.h"
 
-bool forward_submit(worker_t *w, req_t *r)
+#define POLL_NS      1000000LL    /* pool poll period while requests wait */
+#define PEEK_IDLE_NS 1000000000LL /* check for a peer close after this much idle */
+
+typedef enum {
+	DC_FREE = 0,
+	DC_CONNECTING, /* connect-per-request: non-blocking connect under way */
+	DC_VALIDATING, /* keepalive: validation read before the request */
+	DC_SENDING,    /* request (or validation) partly written */
+	DC_WAITING,    /* request written, reading the reply */
+} dc_state_t;
+
+typedef struct dconn {
+	dc_state_t st;
+	bool validating; /* the exchange under way is the keepalive read */
+	bool got_bytes;  /* some reply bytes arrived */
+	mcppool_conn_t *pc;
+	int fd;
+	req_t *r;
+	uint8_t out[MBAP_MAX_ADU];
+	size_t olen, ooff;
+	uint8_t in[MBAP_MAX_ADU];
+	size_t ilen;
+	int64_t connect_deadline_ns;
+	struct dconn *next_free;
+} dconn_t;
+
+/* Last time the loop gave a pooled connection back, by connection. */
+typedef struct {
+	const mcppool_conn_t *pc;
+	int64_t last_ns;
+} seen_t;
+
+struct fwd {
+	worker_t *w;
+	int ep;
+	dconn_t *dcs;
+	int ndcs;
+	dconn_t *free_dcs;
+	int nbusy; /* dconns not free */
+	int nconnecting;
+	seen_t *seen;
+	size_t seen_cap; /* power of two */
+	req_t *qhead, *qtail;
+	int qlen;
+	req_t *thead, *ttail; /* timer list */
+	int inside;
+	req_t *dhead, *dtail; /* done */
+	uint16_t tid;
+	int64_t next_poll_ns;
+	bool pumping;
+	/* connect-per-request */
+	struct sockaddr_storage dev_sa;
+	socklen_t dev_salen;
+};
+
+static const int64_t NS_PER_MS = 1000000LL;
+
+/* ---- bookkeeping -------------------------------------------------------- */
+
+static void timer_remove(fwd_t *f, req_t *r)
 {
-	pthread_mutex_lock(&w->qlock);
-	if (w->qclosed || w->qlen >= w->o->queue_max) {
-		pthread_mutex_unlock(&w->qlock);
-		return false;
-	}
-	r->next = NULL;
-	if (w->qtail)
-		w->qtail->next = r;
+	if (r->tprev)
+		r->tprev->tnext = r->tnext;
 	else
-		w->qhead = r;
-	w->qtail = r;
-	w->qlen++;
-	atomic_fetch_add(&w->m.waiting, 1);
-	atomic_fetch_add(&w->inflight, 1);
-	pthread_cond_signal(&w->qcond);
-	pthread_mutex_unlock(&w->qlock);
-	return true;
+		f->thead = r->tnext;
+	if (r->tnext)
+		r->tnext->tprev = r->tprev;
+	else
+		f->ttail = r->tprev;
+	r->tprev = r->tnext = NULL;
 }
 
-static req_t *queue_pop(worker_t *w)
+static void set_waiting(fwd_t *f)
 {
-	req_t *r;
-	pthread_mutex_lock(&w->qlock);
-	while (w->qhead == NULL && !w->qclosed)
-		pthread_cond_wait(&w->qcond, &w->qlock);
-	r = w->qhead;
-	if (r) {
-		w->qhead = r->next;
-		if (w->qhead == NULL)
-			w->qtail = NULL;
-		w->qlen--;
+	atomic_store_explicit(&f->w->m.waiting, f->qlen, memory_order_relaxed);
+}
+
+static void enqueue(fwd_t *f, req_t *r, bool front)
+{
+	r->queued = true;
+	r->dc = NULL;
+	r->next = NULL;
+	if (front) {
+		r->next = f->qhead;
+		f->qhead = r;
+		if (f->qtail == NULL)
+			f->qtail = r;
+	} else {
+		if (f->qtail)
+			f->qtail->next = r;
+		else
+			f->qhead = r;
+		f->qtail = r;
 	}
-	pthread_mutex_unlock(&w->qlock);
+	f->qlen++;
+	set_waiting(f);
+}
+
+static req_t *dequeue(fwd_t *f)
+{
+	req_t *r = f->qhead;
+	if (r == NULL)
+		return NULL;
+	f->qhead = r->next;
+	if (f->qhead == NULL)
+		f->qtail = NULL;
+	f->qlen--;
+	r->queued = false;
+	r->next = NULL;
+	set_waiting(f);
 	return r;
 }
 
-static void complete(worker_t *w, req_t *r)
+/* Unlinks a queued request from anywhere in the queue. */
+static void queue_remove(fwd_t *f, req_t *r)
 {
-	uint64_t one = 1;
+	req_t *prev = NULL;
+	for (req_t *q = f->qhead; q; prev = q, q = q->next) {
+		if (q != r)
+			continue;
+		if (prev)
+			prev->next = q->next;
+		else
+			f->qhead = q->next;
+		if (f->qtail == q)
+			f->qtail = prev;
+		f->qlen--;
+		r->queued = false;
+		r->next = NULL;
+		set_waiting(f);
+		return;
+	}
+}
+
+/* Hands r back to the loop. */
+static void finish(fwd_t *f, req_t *r)
+{
+	timer_remove(f, r);
+	f->inside--;
+	r->dc = NULL;
 	r->next = NULL;
-	pthread_mutex_lock(&w->clock);
-	if (w->ctail)
-		w->ctail->next = r;
+	if (f->dtail)
+		f->dtail->next = r;
 	else
-		w->chead = r;
-	w->ctail = r;
-	pthread_mutex_unlock(&w->clock);
-	if (write(w->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		base_logf(BASE_LOG_ERROR, "eventfd", "write: %s", strerror(errno));
+		f->dhead = r;
+	f->dtail = r;
 }
 
-req_t *forward_take_completed(worker_t *w)
-{
-	uint64_t v;
-	req_t *r;
-	if (read(w->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		base_logf(BASE_LOG_ERROR, "eventfd", "read: %s", strerror(errno));
-	pthread_mutex_lock(&w->clock);
-	r = w->chead;
-	w->chead = w->ctail = NULL;
-	pthread_mutex_unlock(&w->clock);
-	return r;
-}
-
-static void answer_exception(req_t *r, uint8_t code, result_t res)
+static void finish_exception(fwd_t *f, req_t *r, uint8_t code, result_t res)
 {
 	int n = mbap_build_exception(r->adu, r->len, code, r->rep, sizeof(r->rep));
 	r->rlen = n > 0 ? (size_t)n : 0;
 	r->result = res;
+	finish(f, r);
 }
 
-/* Puts the device's reply (already matched) back under the client's id. */
-static void answer_reply(req_t *r, uint16_t client_tid)
+static seen_t *seen_slot(fwd_t *f, const mcppool_conn_t *pc)
 {
-	mbap_set_tid(r->rep, client_tid);
-	r->result = mbap_is_exception(r->rep, r->rlen, NULL) ? RES_EXCEPTION : RES_OK;
+	size_t h = ((uintptr_t)pc >> 4) * 0x9E3779B97F4A7C15ULL;
+	for (size_t i = 0; i < f->seen_cap; i++) {
+		seen_t *s = &f->seen[(h + i) & (f->seen_cap - 1)];
+		if (s->pc == pc || s->pc == NULL) {
+			s->pc = pc;
+			return s;
+		}
+	}
+	return NULL; /* cannot happen: the table is twice the slot count */
+}
+
+static dconn_t *dc_get(fwd_t *f)
+{
+	dconn_t *dc = f->free_dcs;
+	if (dc == NULL)
+		return NULL;
+	f->free_dcs = dc->next_free;
+	f->nbusy++;
+	memset(dc, 0, sizeof(*dc));
+	dc->fd = -1;
+	return dc;
+}
+
+static void dc_put(fwd_t *f, dconn_t *dc)
+{
+	if (dc->st == DC_CONNECTING)
+		f->nconnecting--;
+	dc->st = DC_FREE;
+	dc->r = NULL;
+	dc->pc = NULL;
+	dc->fd = -1;
+	dc->next_free = f->free_dcs;
+	f->free_dcs = dc;
+	f->nbusy--;
+}
+
+/* Gives dc's connection back (pool) or closes it (connect-per-request). */
+static void dc_release(fwd_t *f, dconn_t *dc, mcppool_outcome_t outcome)
+{
+	if (dc->pc) {
+		seen_t *s = seen_slot(f, dc->pc);
+		if (s)
+			s->last_ns = base_now_ns();
+		mcppool_release(f->w->pool, dc->pc, outcome);
+	} else if (dc->fd >= 0) {
+		close(dc->fd); /* also leaves the epoll set */
+	}
+	dc_put(f, dc);
+}
+
+/* (Re)arms dc's socket for one event. */
+static int dc_arm(fwd_t *f, dconn_t *dc, uint32_t events)
+{
+	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.ptr = dc};
+	if (epoll_ctl(f->ep, EPOLL_CTL_MOD, dc->fd, &ev) == 0)
+		return 0;
+	if (errno == ENOENT && epoll_ctl(f->ep, EPOLL_CTL_ADD, dc->fd, &ev) == 0)
+		return 0;
+	base_logf(BASE_LOG_WARN, "device_epoll", "%s", strerror(errno));
+	return -1;
 }
 
 static bool is_read_only(uint8_t fc)
@@ -101,182 +265,473 @@ static bool is_read_only(uint8_t fc)
 	return fc == 1 || fc == 2 || fc == 3 || fc == 4 || fc == 20 || fc == 24 || fc == 43;
 }
 
-static int64_t ms_left(int64_t deadline_ns)
-{
-	int64_t left = (deadline_ns - base_now_ns()) / 1000000;
-	return left > 0 ? left : 0;
-}
+/* ---- the exchange ------------------------------------------------------- */
 
-/* One exchange over a pooled connection. */
-static void serve_pooled(worker_t *w, req_t *r)
-{
-	uint16_t client_tid = mbap_get_tid(r->adu);
-	int attempts = is_read_only(r->adu[7]) ? 2 : 1;
+static bool try_start(fwd_t *f, req_t *r);
+static void pump(fwd_t *f);
 
-	for (int a = 0; a < attempts; a++) {
-		mcppool_conn_t *c = NULL;
-		int rc = mcppool_acquire(w->pool, ms_left(r->deadline_ns), "worker", &c);
-		if (a == 0)
-			atomic_fetch_sub(&w->m.waiting, 1);
-		if (rc != 0) {
-			answer_exception(r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
-			return;
-		}
-		mbap_set_tid(r->adu, (uint16_t)atomic_fetch_add(&w->tid_seq, 1));
-		rc = mbap_link_exchange(mcppool_conn_fd(c), r->adu, r->len, r->rep, sizeof(r->rep),
-					&r->rlen, r->deadline_ns);
-		mbap_set_tid(r->adu, client_tid);
-		if (rc == 0) {
-			mcppool_release(w->pool, c, MCPPOOL_OK);
-			answer_reply(r, client_tid);
-			return;
-		}
-		if (rc == MBAP_ETIMEDOUT) {
-			mcppool_release(w->pool, c, MCPPOOL_TIMEOUT);
-			answer_exception(r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
-			return;
-		}
-		mcppool_release(w->pool, c, MCPPOOL_BROKEN_IO);
-		base_log(BASE_LOG_WARN, "device_io", "error", mbap_strerror(rc), "retry",
-			 a + 1 < attempts && rc == MBAP_EIO ? "yes" : "no", NULL);
-		/* A pooled connection the device closed while idle fails at once;
-		 * a read may safely be tried again on another one. */
-		if (rc != MBAP_EIO)
-			break;
+/* Puts the request, or the keepalive read, into dc->out under a new tid. */
+static void load_out(fwd_t *f, dconn_t *dc, bool validation)
+{
+	dc->validating = validation;
+	dc->ooff = 0;
+	dc->ilen = 0;
+	dc->got_bytes = false;
+	if (validation) {
+		/* FC 3, one register at 0; an exception answer proves the link too. */
+		static const uint8_t v[12] = {0, 0, 0, 0, 0, 6, 0, 3, 0, 0, 0, 1};
+		memcpy(dc->out, v, sizeof(v));
+		dc->out[6] = (uint8_t)f->w->o->unit_id;
+		dc->olen = sizeof(v);
+	} else {
+		memcpy(dc->out, dc->r->adu, dc->r->len);
+		dc->olen = dc->r->len;
+		dc->r->attempts++;
 	}
-	answer_exception(r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+	mbap_set_tid(dc->out, f->tid++);
 }
 
-/* Opens a TCP connection to the device before the deadline; fd or -1. */
-static int device_connect(worker_t *w, int64_t deadline_ns)
+/* The link failed. `sent` says whether the request itself (not a keepalive
+ * read) may have reached the device. */
+static void dc_failed(fwd_t *f, dconn_t *dc, mcppool_outcome_t outcome, bool sent, const char *why)
 {
-	char host[256];
-	const char *colon = strrchr(w->o->device, ':');
-	struct addrinfo hints = {0}, *ai = NULL;
-	int fd = -1;
+	req_t *r = dc->r;
+	bool cpr = dc->pc == NULL;
+	/* Safe to try again elsewhere: nothing of it reached the device, or a
+	 * read met a connection the device had closed (no reply byte came). */
+	bool retry = !cpr && (!sent || (outcome == MCPPOOL_BROKEN_IO && !dc->got_bytes &&
+	                                is_read_only(r->adu[7]) && r->attempts < 2));
+	base_log(dc->validating ? BASE_LOG_DEBUG : BASE_LOG_WARN, "device_io", "error", why,
+	         "phase", dc->validating ? "keepalive" : "request", "retry", retry ? "yes" : "no",
+	         (char *)NULL);
+	dc_release(f, dc, outcome);
+	r->dc = NULL;
+	if (retry)
+		enqueue(f, r, true);
+	else
+		finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+	pump(f);
+}
+
+/* Writes what is left of dc->out; then waits for the reply. */
+static void dc_send(fwd_t *f, dconn_t *dc)
+{
+	while (dc->ooff < dc->olen) {
+		ssize_t n = send(dc->fd, dc->out + dc->ooff, dc->olen - dc->ooff,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			dc->ooff += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			dc->st = DC_SENDING;
+			if (dc_arm(f, dc, EPOLLOUT) != 0)
+				dc_failed(f, dc, MCPPOOL_BROKEN_IO, dc->ooff > 0, "epoll");
+			return;
+		}
+		dc_failed(f, dc, MCPPOOL_BROKEN_IO, dc->ooff > 0 && !dc->validating,
+		          "write failed");
+		return;
+	}
+	dc->st = dc->validating ? DC_VALIDATING : DC_WAITING;
+	if (dc_arm(f, dc, EPOLLIN) != 0)
+		dc_failed(f, dc, MCPPOOL_BROKEN_IO, !dc->validating, "epoll");
+}
+
+/* A whole reply is in dc->in[0..n). */
+static void dc_reply(fwd_t *f, dconn_t *dc, size_t n)
+{
+	req_t *r = dc->r;
+	int rc = mbap_match_reply(dc->out, dc->olen, dc->in, n);
+	/* Bytes beyond one reply: the device is out of step; do not reuse. */
+	bool extra = dc->ilen > n;
+	if (rc != 0) {
+		dc_failed(f, dc, MCPPOOL_BROKEN_IO, !dc->validating, mbap_strerror(rc));
+		return;
+	}
+	if (dc->validating) {
+		if (extra) {
+			dc_failed(f, dc, MCPPOOL_BROKEN_IO, false, "extra bytes after a reply");
+			return;
+		}
+		load_out(f, dc, false);
+		dc_send(f, dc);
+		return;
+	}
+	memcpy(r->rep, dc->in, n);
+	r->rlen = n;
+	mbap_set_tid(r->rep, mbap_get_tid(r->adu));
+	r->result = mbap_is_exception(r->rep, r->rlen, NULL) ? RES_EXCEPTION : RES_OK;
+	dc_release(f, dc, extra ? MCPPOOL_BROKEN_IO : MCPPOOL_OK);
+	finish(f, r);
+	pump(f);
+}
+
+static void dc_read(fwd_t *f, dconn_t *dc)
+{
+	for (;;) {
+		ssize_t n =
+		        recv(dc->fd, dc->in + dc->ilen, sizeof(dc->in) - dc->ilen, MSG_DONTWAIT);
+		int fl;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (dc_arm(f, dc, EPOLLIN) != 0)
+				dc_failed(f, dc, MCPPOOL_BROKEN_IO, !dc->validating, "epoll");
+			return;
+		}
+		if (n <= 0) {
+			dc_failed(f, dc, MCPPOOL_BROKEN_IO, !dc->validating,
+			          n == 0 ? "device closed the connection" : "read failed");
+			return;
+		}
+		dc->got_bytes = true;
+		dc->ilen += (size_t)n;
+		fl = mbap_frame(dc->in, dc->ilen);
+		if (fl < 0) {
+			dc_failed(f, dc, MCPPOOL_BROKEN_IO, !dc->validating, mbap_strerror(fl));
+			return;
+		}
+		if (fl > 0) {
+			dc_reply(f, dc, (size_t)fl);
+			return;
+		}
+		/* A short read emptied the socket: wait for the rest. */
+	}
+}
+
+/* Starts r on a freshly borrowed or opened connection. */
+static void dc_begin(fwd_t *f, dconn_t *dc, req_t *r, bool validate)
+{
+	dc->r = r;
+	r->dc = dc;
+	load_out(f, dc, validate);
+	dc_send(f, dc);
+}
+
+/* Pooled: borrows an idle connection and starts r on it. False when none
+ * is idle (r untouched); true when r was started or answered. */
+static bool start_pooled(fwd_t *f, req_t *r)
+{
+	worker_t *w = f->w;
+	int64_t keepalive = w->o->keepalive_ms * NS_PER_MS;
+	for (int tries = 0; tries <= f->ndcs; tries++) {
+		mcppool_conn_t *pc = NULL;
+		dconn_t *dc;
+		seen_t *s;
+		int64_t now, idle;
+		bool validate = false;
+		int rc = mcppool_acquire(w->pool, 0, "worker", &pc);
+		if (rc == MCPPOOL_ETIMEDOUT)
+			return false;
+		if (rc != 0) {
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+			return true;
+		}
+		dc = dc_get(f);
+		if (dc == NULL) { /* more borrowed than slots: cannot happen */
+			mcppool_release(w->pool, pc, MCPPOOL_OK);
+			return false;
+		}
+		dc->pc = pc;
+		dc->fd = mcppool_conn_fd(pc);
+		now = base_now_ns();
+		s = seen_slot(f, pc);
+		idle = s && s->last_ns > 0 ? now - s->last_ns : 0;
+		if (idle > PEEK_IDLE_NS || (keepalive > 0 && idle > keepalive)) {
+			/* Idle a while: the device may have closed it meanwhile. */
+			char b;
+			ssize_t n = recv(dc->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+			if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+				base_log(BASE_LOG_DEBUG, "device_stale", "reason",
+				         n == 0 ? "closed by the device" : "unexpected bytes",
+				         (char *)NULL);
+				dc_release(f, dc, MCPPOOL_BROKEN_IO);
+				continue;
+			}
+			validate = keepalive > 0 && idle > keepalive;
+		}
+		dc_begin(f, dc, r, validate);
+		return true;
+	}
+	return false;
+}
+
+/* Connect-per-request: opens a connection for r. */
+static bool start_cpr(fwd_t *f, req_t *r)
+{
+	worker_t *w = f->w;
+	dconn_t *dc;
+	int fd;
 	int one = 1;
-	size_t hl = (size_t)(colon - w->o->device);
-	memcpy(host, w->o->device, hl);
-	host[hl] = '\0';
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-		return -1;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-		int64_t left = deadline_ns - base_now_ns();
-		if (errno != EINPROGRESS || left <= 0 ||
-		    poll(&p, 1, (int)((left + 999999) / 1000000)) != 1 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)
-			goto fail;
+	int64_t now = base_now_ns();
+	struct epoll_event ev;
+	if (f->nbusy >= atomic_load(&w->m.target_size))
+		return false;
+	if (f->dev_salen == 0) {
+		char host[256];
+		const char *colon = strrchr(w->o->device, ':');
+		struct addrinfo hints = {0}, *ai = NULL;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - w->o->device), w->o->device);
+		hints.ai_socktype = SOCK_STREAM;
+		if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
+			atomic_store(&w->m.cpr_up, 0);
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+			return true;
+		}
+		memcpy(&f->dev_sa, ai->ai_addr, ai->ai_addrlen);
+		f->dev_salen = ai->ai_addrlen;
+		freeaddrinfo(ai);
+	}
+	metrics_count(&w->m, &w->m.cpr_connects);
+	fd = socket(f->dev_sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&f->dev_sa, f->dev_salen) != 0 &&
+	               errno != EINPROGRESS)) {
+		if (fd >= 0)
+			close(fd);
+		atomic_store(&w->m.cpr_up, 0);
+		finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+		return true;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	freeaddrinfo(ai);
-	return fd;
-fail:
-	if (fd >= 0)
+	dc = dc_get(f);
+	if (dc == NULL) {
 		close(fd);
-	freeaddrinfo(ai);
+		return false;
+	}
+	dc->fd = fd;
+	dc->r = r;
+	r->dc = dc;
+	dc->st = DC_CONNECTING;
+	f->nconnecting++;
+	dc->connect_deadline_ns = now + w->o->connect_timeout_ms * NS_PER_MS;
+	ev.events = EPOLLOUT | EPOLLONESHOT;
+	ev.data.ptr = dc;
+	if (epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		dc_release(f, dc, MCPPOOL_BROKEN_IO);
+		finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+	}
+	return true;
+}
+
+static bool try_start(fwd_t *f, req_t *r)
+{
+	return f->w->pool ? start_pooled(f, r) : start_cpr(f, r);
+}
+
+/* Starts queued requests while connections can be had. A failure while
+ * starting one may call back in here; the outer call carries on. */
+static void pump(fwd_t *f)
+{
+	if (f->pumping)
+		return;
+	f->pumping = true;
+	while (f->qhead) {
+		req_t *r = dequeue(f);
+		if (!try_start(f, r)) {
+			enqueue(f, r, true);
+			break;
+		}
+	}
+	f->pumping = false;
+}
+
+/* ---- interface ---------------------------------------------------------- */
+
+void fwd_submit(fwd_t *f, req_t *r)
+{
+	r->attempts = 0;
+	r->dc = NULL;
+	r->queued = false;
+	r->tnext = NULL;
+	r->tprev = f->ttail;
+	if (f->ttail)
+		f->ttail->tnext = r;
+	else
+		f->thead = r;
+	f->ttail = r;
+	f->inside++;
+	if (f->qhead == NULL && try_start(f, r))
+		return;
+	if (f->qlen >= f->w->o->queue_max) {
+		finish_exception(f, r, MBAP_EXC_BUSY, RES_BUSY);
+		return;
+	}
+	enqueue(f, r, false);
+}
+
+bool fwd_owns(const fwd_t *f, const void *ptr)
+{
+	const dconn_t *d = ptr;
+	return d >= f->dcs && d < f->dcs + f->ndcs;
+}
+
+void fwd_event(fwd_t *f, void *ptr, uint32_t events)
+{
+	dconn_t *dc = ptr;
+	switch (dc->st) {
+	case DC_FREE:
+		return; /* stale: the connection was given back meanwhile */
+	case DC_CONNECTING: {
+		int err = 0;
+		socklen_t sl = sizeof(err);
+		req_t *r = dc->r;
+		if (getsockopt(dc->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 || err != 0 ||
+		    (events & (EPOLLERR | EPOLLHUP))) {
+			atomic_store(&f->w->m.cpr_up, 0);
+			dc_release(f, dc, MCPPOOL_BROKEN_IO);
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+			pump(f);
+			return;
+		}
+		atomic_store(&f->w->m.cpr_up, 1);
+		f->nconnecting--;
+		dc->st = DC_SENDING;
+		load_out(f, dc, false);
+		dc_send(f, dc);
+		return;
+	}
+	case DC_SENDING:
+		dc_send(f, dc);
+		return;
+	case DC_VALIDATING:
+	case DC_WAITING:
+		dc_read(f, dc);
+		return;
+	}
+}
+
+void fwd_run_timers(fwd_t *f, int64_t now)
+{
+	while (f->thead && f->thead->deadline_ns <= now) {
+		req_t *r = f->thead;
+		dconn_t *dc = r->dc;
+		if (r->queued) {
+			/* No connection before the deadline: path unavailable. */
+			queue_remove(f, r);
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+		} else if (dc && dc->st == DC_CONNECTING) {
+			atomic_store(&f->w->m.cpr_up, 0);
+			dc_release(f, dc, MCPPOOL_BROKEN_IO);
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+		} else if (dc) {
+			/* The device did not answer in time; a late reply would put
+			 * the stream out of step, so the connection is replaced. */
+			dc_release(f, dc, MCPPOOL_TIMEOUT);
+			finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+		} else {
+			finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+		}
+	}
+	if (f->nconnecting > 0) {
+		for (int i = 0; i < f->ndcs; i++) {
+			dconn_t *dc = &f->dcs[i];
+			req_t *r = dc->r;
+			if (dc->st != DC_CONNECTING || now < dc->connect_deadline_ns)
+				continue;
+			atomic_store(&f->w->m.cpr_up, 0);
+			dc_release(f, dc, MCPPOOL_BROKEN_IO);
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+		}
+	}
+	/* A connection the pool opened since (or one the loop does not hold)
+	 * may be idle now. */
+	if (f->qhead && now >= f->next_poll_ns &&
+	    (f->w->pool == NULL || f->nbusy < atomic_load(&f->w->m.target_size))) {
+		f->next_poll_ns = now + POLL_NS;
+		pump(f);
+	}
+}
+
+int fwd_next_ms(const fwd_t *f, int64_t now, int cap_ms)
+{
+	int64_t next = now + (int64_t)cap_ms * NS_PER_MS;
+	if (f->thead && f->thead->deadline_ns < next)
+		next = f->thead->deadline_ns;
+	if (f->qhead && f->next_poll_ns < next)
+		next = f->next_poll_ns;
+	if (f->nconnecting > 0) {
+		for (int i = 0; i < f->ndcs; i++)
+			if (f->dcs[i].st == DC_CONNECTING && f->dcs[i].connect_deadline_ns < next)
+				next = f->dcs[i].connect_deadline_ns;
+	}
+	if (next <= now)
+		return 0;
+	return (int)((next - now + NS_PER_MS - 1) / NS_PER_MS);
+}
+
+req_t *fwd_take_done(fwd_t *f)
+{
+	req_t *r = f->dhead;
+	f->dhead = f->dtail = NULL;
+	return r;
+}
+
+int fwd_inflight(const fwd_t *f)
+{
+	return f->inside;
+}
+
+void fwd_abort(fwd_t *f)
+{
+	while (f->thead) {
+		req_t *r = f->thead;
+		if (r->queued)
+			queue_remove(f, r);
+		if (r->dc)
+			dc_release(f, r->dc, MCPPOOL_BROKEN_IO);
+		finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+	}
+}
+
+int fwd_new(worker_t *w, int ep, fwd_t **out, char *err, size_t errlen)
+{
+	fwd_t *f = calloc(1, sizeof(*f));
+	*out = NULL;
+	if (f == NULL)
+		goto fail;
+	f->w = w;
+	f->ep = ep;
+	f->ndcs = (int)w->o->pool_max;
+	f->dcs = calloc((size_t)f->ndcs, sizeof(*f->dcs));
+	f->seen_cap = 16;
+	while (f->seen_cap < 2 * (size_t)f->ndcs)
+		f->seen_cap *= 2;
+	f->seen = calloc(f->seen_cap, sizeof(*f->seen));
+	if (f->dcs == NULL || f->seen == NULL)
+		goto fail;
+	for (int i = f->ndcs - 1; i >= 0; i--) {
+		f->dcs[i].fd = -1;
+		f->dcs[i].next_free = f->free_dcs;
+		f->free_dcs = &f->dcs[i];
+	}
+	f->nbusy = 0;
+	f->tid = (uint16_t)(base_now_ns() & 0xFFFF);
+	*out = f;
+	return 0;
+fail:
+	snprintf(err, errlen, "forwarder: out of memory");
+	if (f) {
+		free(f->dcs);
+		free(f->seen);
+		free(f);
+	}
 	return -1;
 }
 
-/* The baseline mode: a fresh device connection for every request. */
-static void serve_connect_per_request(worker_t *w, req_t *r)
+void fwd_free(fwd_t *f)
 {
-	uint16_t client_tid = mbap_get_tid(r->adu);
-	int64_t cdl = base_now_ns() + w->o->connect_timeout_ms * 1000000;
-	int fd;
-	int rc;
-	atomic_fetch_sub(&w->m.waiting, 1);
-	fd = device_connect(w, cdl < r->deadline_ns ? cdl : r->deadline_ns);
-	metrics_count(&w->m, &w->m.cpr_connects);
-	atomic_store(&w->m.cpr_up, fd >= 0);
-	if (fd < 0) {
-		answer_exception(r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+	if (f == NULL)
 		return;
+	fwd_abort(f);
+	/* Requests aborted here were never taken back: free them. */
+	for (req_t *r = fwd_take_done(f), *next; r; r = next) {
+		next = r->next;
+		free(r);
 	}
-	mbap_set_tid(r->adu, (uint16_t)atomic_fetch_add(&w->tid_seq, 1));
-	rc = mbap_link_exchange(fd, r->adu, r->len, r->rep, sizeof(r->rep), &r->rlen,
-				r->deadline_ns);
-	mbap_set_tid(r->adu, client_tid);
-	close(fd);
-	if (rc == 0)
-		answer_reply(r, client_tid);
-	else
-		answer_exception(r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
-}
-
-static void *forwarder_main(void *arg)
-{
-	worker_t *w = arg;
-	req_t *r;
-	while ((r = queue_pop(w)) != NULL) {
-		if (base_now_ns() >= r->deadline_ns) {
-			/* Waited out its whole deadline in the queue. */
-			atomic_fetch_sub(&w->m.waiting, 1);
-			answer_exception(r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
-		} else if (w->pool) {
-			serve_pooled(w, r);
-		} else {
-			serve_connect_per_request(w, r);
-		}
-		complete(w, r);
-	}
-	return NULL;
-}
-
-int forward_start(worker_t *w, char *err, size_t errlen)
-{
-	sigset_t all, old;
-	int n = (int)(w->o->forwarders > 0 ? w->o->forwarders : w->o->pool_max);
-	pthread_mutex_init(&w->qlock, NULL);
-	pthread_cond_init(&w->qcond, NULL);
-	pthread_mutex_init(&w->clock, NULL);
-	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->efd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		return -1;
-	}
-	w->threads = calloc((size_t)n, sizeof(pthread_t));
-	if (w->threads == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	/* Signals are the loop's (signalfd); keep them off these threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (int i = 0; i < n; i++) {
-		pthread_attr_t at;
-		pthread_attr_init(&at);
-		pthread_attr_setstacksize(&at, 256 * 1024);
-		if (pthread_create(&w->threads[i], &at, forwarder_main, w) != 0) {
-			pthread_attr_destroy(&at);
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			snprintf(err, errlen, "cannot start forwarder thread %d: %s", i,
-				 strerror(errno));
-			forward_stop(w);
-			return -1;
-		}
-		pthread_attr_destroy(&at);
-		w->nthreads++;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return 0;
-}
-
-void forward_stop(worker_t *w)
-{
-	pthread_mutex_lock(&w->qlock);
-	w->qclosed = true;
-	pthread_cond_broadcast(&w->qcond);
-	pthread_mutex_unlock(&w->qlock);
-	for (int i = 0; i < w->nthreads; i++)
-		pthread_join(w->threads[i], NULL);
-	w->nthreads = 0;
-	free(w->threads);
-	w->threads = NULL;
+	free(f->dcs);
+	free(f->seen);
+	free(f);
 }

@@ -1,5 +1,5 @@
-/* The worker's event loop: clients, framing, validation, completions, pool
- * size file, signals, drain. Only this thread touches client_t. */
+/* The worker's event loop: clients, framing, validation, answers, pool size
+ * file, signals, drain. Device I/O runs in the same loop (forward.c). */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -20,9 +20,13 @@
 #include "base/log.h"
 #include "worker.h"
 
-#define CLIENT_IN_CAP 1024 /* room for several pipelined max-size ADUs */
+#define CLIENT_IN_CAP  1024 /* room for several pipelined max-size ADUs */
 #define CLIENT_OUT_CAP (256 * 1024)
-#define TICK_MS 250
+#define TICK_MS        250
+#define DRAIN_TICK_MS  10
+#define DRAIN_QUIET_NS 50000000LL /* a draining client this quiet is closed */
+#define LINGER_NS      2000000000LL
+#define AGE_SLACK_NS   1000000000LL /* --max-client-age: close busy clients this late */
 
 typedef struct client {
 	int fd;
@@ -32,22 +36,25 @@ typedef struct client {
 	size_t inlen;
 	base_buf_t out;
 	int inflight;
-	bool reading;	/* EPOLLIN armed */
-	bool writing;	/* EPOLLOUT armed */
-	bool closed;	/* socket closed; freed when inflight drops to 0 */
-	bool retiring;	/* no more reads: close once idle (max age, drain) */
+	bool reading;   /* EPOLLIN armed */
+	bool writing;   /* EPOLLOUT armed */
+	bool closed;    /* socket closed; freed when inflight drops to 0 */
+	bool retiring;  /* no more reads: close once idle (max age, drain) */
 	bool lingering; /* FIN sent after the last answer; discarding input until EOF */
 	int64_t linger_deadline_ns;
 	int64_t born_ns;
+	int64_t last_rx_ns;         /* last bytes received */
 	struct client *prev, *next; /* live clients */
 } client_t;
 
 /* epoll tags: small integers for the fixed fds, pointers for clients. */
-enum { TAG_LISTEN = 1, TAG_EVENT, TAG_SIGNAL, TAG_INOTIFY, TAG_MAX };
+enum { TAG_LISTEN = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_MAX };
 
 typedef struct {
 	worker_t *w;
+	fwd_t *f;
 	int ep;
+	int64_t now; /* time of the last epoll_wait return */
 	int lfd;
 	int sfd;
 	int ifd;
@@ -61,7 +68,9 @@ typedef struct {
 	uint64_t next_id;
 	mbap_unit_policy_t pol;
 	bool draining;
+	int64_t drain_start_ns;
 	int64_t drain_deadline_ns;
+	int64_t next_tick_ns;
 	int64_t next_file_check_ns;
 	uint64_t answered, abandoned;
 } loop_t;
@@ -99,7 +108,7 @@ static void client_close(loop_t *l, client_t *c, const char *why)
 		return;
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
 	base_log(BASE_LOG_DEBUG, "client_close", "client", id, "peer", c->peer, "reason", why,
-		 NULL);
+	         (char *)NULL);
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -126,7 +135,9 @@ static void client_linger(loop_t *l, client_t *c)
 		return;
 	shutdown(c->fd, SHUT_WR);
 	c->lingering = true;
-	c->linger_deadline_ns = base_now_ns() + 2000000000LL;
+	c->linger_deadline_ns = base_now_ns() + LINGER_NS;
+	if (l->draining && c->linger_deadline_ns > l->drain_deadline_ns)
+		c->linger_deadline_ns = l->drain_deadline_ns;
 	c->reading = true;
 	ep_mod(l, c);
 }
@@ -172,7 +183,7 @@ static void client_send(loop_t *l, client_t *c, const uint8_t *p, size_t n)
 }
 
 static void client_reply_exception(loop_t *l, client_t *c, const uint8_t *adu, size_t n,
-				   uint8_t code, result_t res)
+                                   uint8_t code, result_t res)
 {
 	uint8_t out[16];
 	int len = mbap_build_exception(adu, n, code, out, sizeof(out));
@@ -192,9 +203,9 @@ static bool handle_frame(loop_t *l, client_t *c, const uint8_t *adu, size_t n)
 	if (v.action == MBAP_MALFORMED) {
 		char id[24], fc[8];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
-		snprintf(fc, sizeof(fc), "%u", n > 7 ? adu[7] : 0);
+		snprintf(fc, sizeof(fc), "%u", n > 7 ? (unsigned)adu[7] : 0u);
 		base_log(BASE_LOG_WARN, "malformed_frame", "client", id, "peer", c->peer, "fc", fc,
-			 "reason", v.reason, NULL);
+		         "reason", v.reason, (char *)NULL);
 		metrics_count(&w->m, &w->m.malformed);
 		client_close(l, c, "malformed frame");
 		return false;
@@ -214,12 +225,8 @@ static bool handle_frame(loop_t *l, client_t *c, const uint8_t *adu, size_t n)
 	r->client = c;
 	r->arrival_ns = base_now_ns();
 	r->deadline_ns = r->arrival_ns + w->o->request_timeout_ms * 1000000;
-	if (!forward_submit(w, r)) {
-		free(r);
-		client_reply_exception(l, c, adu, n, MBAP_EXC_BUSY, RES_BUSY);
-		return !c->closed;
-	}
 	c->inflight++;
+	fwd_submit(l->f, r); /* answers come back through fwd_take_done */
 	return true;
 }
 
@@ -239,7 +246,7 @@ static bool process_input(loop_t *l, client_t *c, bool ignore_cap)
 		char id[24];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
 		base_log(BASE_LOG_WARN, "malformed_frame", "client", id, "peer", c->peer, "reason",
-			 mbap_strerror(f), NULL);
+		         mbap_strerror(f), (char *)NULL);
 		metrics_count(&l->w->m, &l->w->m.malformed);
 		client_close(l, c, "malformed header");
 		return false;
@@ -251,6 +258,7 @@ static bool process_input(loop_t *l, client_t *c, bool ignore_cap)
 
 static void client_read(loop_t *l, client_t *c)
 {
+	bool short_read = false;
 	if (c->lingering) {
 		uint8_t sink[1024];
 		for (;;) {
@@ -266,6 +274,7 @@ static void client_read(loop_t *l, client_t *c)
 	}
 	for (;;) {
 		ssize_t n;
+		size_t want;
 		if (!process_input(l, c, false))
 			return;
 		if (c->inflight >= l->w->o->client_max_inflight || c->inlen == sizeof(c->in)) {
@@ -276,7 +285,13 @@ static void client_read(loop_t *l, client_t *c)
 			}
 			return;
 		}
-		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+		want = sizeof(c->in) - c->inlen;
+		if (short_read) {
+			/* The socket was emptied: epoll (level-triggered) says
+			 * when more comes, which saves a recv per request. */
+			return;
+		}
+		n = recv(c->fd, c->in + c->inlen, want, MSG_DONTWAIT);
 		if (n == 0) {
 			client_close(l, c, "peer closed");
 			return;
@@ -289,6 +304,8 @@ static void client_read(loop_t *l, client_t *c)
 			return;
 		}
 		c->inlen += (size_t)n;
+		c->last_rx_ns = l->now;
+		short_read = (size_t)n < want;
 	}
 }
 
@@ -311,7 +328,7 @@ static void accept_clients(loop_t *l)
 		}
 		if (l->nclients >= l->w->o->max_clients) {
 			base_log(BASE_LOG_WARN, "client_refused", "reason", "max-clients reached",
-				 NULL);
+			         (char *)NULL);
 			close(fd);
 			continue;
 		}
@@ -324,10 +341,11 @@ static void accept_clients(loop_t *l)
 		c->fd = fd;
 		c->id = ++l->next_id;
 		c->born_ns = base_now_ns();
+		c->last_rx_ns = c->born_ns;
 		c->reading = true;
 		base_buf_init(&c->out, CLIENT_OUT_CAP);
 		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 			snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = c;
@@ -347,32 +365,39 @@ static void accept_clients(loop_t *l)
 	}
 }
 
+/* Sends the forwarder's answers to their clients. A client that reads again
+ * may submit requests that are answered at once (queue full), so this runs
+ * until the done list stays empty. */
 static void on_completions(loop_t *l)
 {
-	req_t *r = forward_take_completed(l->w);
-	while (r) {
-		req_t *next = r->next;
-		client_t *c = r->client;
-		double secs = (double)(base_now_ns() - r->arrival_ns) / 1e9;
-		atomic_fetch_sub(&l->w->inflight, 1);
-		metrics_observe(&l->w->m, r->result, secs, true);
-		c->inflight--;
-		if (c->closed) {
-			l->abandoned++;
-			if (c->inflight == 0)
-				bury(l, c);
-		} else {
-			client_send(l, c, r->rep, r->rlen);
-			if (!c->closed && !c->reading && !c->retiring &&
-			    c->inflight < l->w->o->client_max_inflight) {
-				c->reading = true;
-				ep_mod(l, c);
-				/* Frames may already wait in the buffer. */
-				client_read(l, c);
+	for (;;) {
+		req_t *r = fwd_take_done(l->f);
+		int64_t now = base_now_ns();
+		if (r == NULL)
+			return;
+		while (r) {
+			req_t *next = r->next;
+			client_t *c = r->client;
+			double secs = (double)(now - r->arrival_ns) / 1e9;
+			metrics_observe(&l->w->m, r->result, secs, true);
+			c->inflight--;
+			if (c->closed) {
+				l->abandoned++;
+				if (c->inflight == 0)
+					bury(l, c);
+			} else {
+				client_send(l, c, r->rep, r->rlen);
+				if (!c->closed && !c->reading && !c->retiring &&
+				    c->inflight < l->w->o->client_max_inflight) {
+					c->reading = true;
+					ep_mod(l, c);
+					/* Frames may already wait in the buffer. */
+					client_read(l, c);
+				}
 			}
+			free(r);
+			r = next;
 		}
-		free(r);
-		r = next;
 	}
 }
 
@@ -385,7 +410,8 @@ static void split_path(loop_t *l, const char *path)
 		snprintf(l->dir, sizeof(l->dir), ".");
 		snprintf(l->base, sizeof(l->base), "%s", path);
 	} else {
-		snprintf(l->dir, sizeof(l->dir), "%.*s", (int)(slash - path), slash == path ? "/" : path);
+		snprintf(l->dir, sizeof(l->dir), "%.*s", (int)(slash - path),
+		         slash == path ? "/" : path);
 		if (slash == path)
 			snprintf(l->dir, sizeof(l->dir), "/");
 		snprintf(l->base, sizeof(l->base), "%s", slash + 1);
@@ -399,8 +425,8 @@ static void watch_dir(loop_t *l)
 	/* kubelet swaps the ..data symlink by rename: IN_MOVED_TO; a plain
 	 * rewrite shows as IN_CLOSE_WRITE; new files as IN_CREATE. */
 	l->iwd = inotify_add_watch(l->ifd, l->dir,
-				   IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
-					   IN_DELETE_SELF | IN_MOVE_SELF);
+	                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+	                                   IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
 }
 
 /* Reads the pool size file and applies a changed, valid value. */
@@ -420,7 +446,7 @@ static void apply_size_file(loop_t *l)
 	if (f == NULL) {
 		if (strcmp(l->last_file, "<missing>") != 0) {
 			base_log(BASE_LOG_INFO, "pool_size_file", "path", w->o->pool_size_file,
-				 "state", "missing", "action", "keep current size", NULL);
+			         "state", "missing", "action", "keep current size", (char *)NULL);
 			snprintf(l->last_file, sizeof(l->last_file), "<missing>");
 		}
 		return;
@@ -444,7 +470,7 @@ static void apply_size_file(loop_t *l)
 		char why[96];
 		snprintf(why, sizeof(why), "not an integer in 1..%lld", w->o->pool_max);
 		base_log(BASE_LOG_WARN, "pool_size_file", "path", w->o->pool_size_file, "value",
-			 shown, "error", why, "action", "ignored", NULL);
+		         shown, "error", why, "action", "ignored", (char *)NULL);
 		return;
 	}
 	{
@@ -455,7 +481,7 @@ static void apply_size_file(loop_t *l)
 		if (w->pool)
 			mcppool_set_size(w->pool, (int)v);
 		base_log(BASE_LOG_INFO, "pool_resize", "from", from, "to", to, "source",
-			 w->o->pool_size_file, NULL);
+		         w->o->pool_size_file, (char *)NULL);
 	}
 }
 
@@ -483,16 +509,62 @@ static void on_inotify(loop_t *l)
 
 /* ---- timers, drain -------------------------------------------------------- */
 
+/* Stops reading c, answers what it has already sent (also frames still in
+ * its buffer), then FIN once nothing is owed (client_flush/client_linger). */
+static void client_retire(loop_t *l, client_t *c)
+{
+	if (c->closed || c->retiring)
+		return;
+	c->retiring = true;
+	c->reading = false;
+	ep_mod(l, c);
+	if (!process_input(l, c, true))
+		return;
+	if (c->inflight == 0 && c->out.len == 0)
+		client_linger(l, c);
+}
+
 static void tick(loop_t *l)
 {
-	int64_t now = base_now_ns();
+	int64_t now = l->now;
 	worker_t *w = l->w;
+	int64_t age_ns = w->o->max_client_age_ms * 1000000;
+	/* Draining: a client is closed between its requests once it has been
+	 * quiet a moment; past a quarter of the grace a gap is enough; past
+	 * half of it busy clients go too (their answers and their close get
+	 * the rest). */
+	int64_t grace = l->drain_deadline_ns - l->drain_start_ns;
+	bool any_gap = l->draining && now >= l->drain_start_ns + grace / 4;
+	bool drain_all = l->draining && now >= l->drain_start_ns + grace / 2;
 
-	atomic_store(&w->m.heartbeat_ns, now);
 	for (client_t *c = l->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->lingering && now >= c->linger_deadline_ns)
-			client_close(l, c, "linger timeout");
+		if (c->lingering) {
+			if (now >= c->linger_deadline_ns)
+				client_close(l, c, "linger timeout");
+			continue;
+		}
+		if (c->retiring)
+			continue;
+		if (l->draining) {
+			/* Close a client between its requests: nothing owed, nothing
+			 * half-read, and quiet for a moment. A request it sends as
+			 * the FIN crosses is not read; it sees the close with that
+			 * request unanswered and sends it again elsewhere. */
+			bool gap = c->inflight == 0 && c->out.len == 0 && c->inlen == 0;
+			if ((gap && (any_gap || now - c->last_rx_ns >= DRAIN_QUIET_NS)) ||
+			    drain_all)
+				client_retire(l, c);
+		} else if (age_ns > 0 && now - c->born_ns >= age_ns) {
+			/* Same for age: between requests, or at most AGE_SLACK
+			 * late. */
+			bool gap = c->inflight == 0 && c->out.len == 0 && c->inlen == 0 &&
+			           now - c->last_rx_ns >= DRAIN_QUIET_NS;
+			if (gap || now - c->born_ns >= age_ns + AGE_SLACK_NS) {
+				metrics_count(&w->m, &w->m.clients_retired);
+				client_retire(l, c);
+			}
+		}
 	}
 	if (now >= l->next_file_check_ns) {
 		/* Belt and braces: re-arm a lost watch and re-read now and then. */
@@ -500,67 +572,29 @@ static void tick(loop_t *l)
 		apply_size_file(l);
 		l->next_file_check_ns = now + 5000000000LL;
 	}
-	if (w->o->max_client_age_ms > 0 && !l->draining) {
-		client_t *c = l->clients;
-		while (c) {
-			client_t *next = c->next;
-			if (!c->retiring && now - c->born_ns >= w->o->max_client_age_ms * 1000000) {
-				c->retiring = true;
-				c->reading = false;
-				ep_mod(l, c);
-				metrics_count(&w->m, &w->m.clients_retired);
-				/* Frames already read are still answered. */
-				if (!process_input(l, c, true))
-					goto next_client;
-				if (c->inflight == 0 && c->out.len == 0)
-					client_linger(l, c);
-			}
-		next_client:
-			c = next;
-		}
-	}
 }
 
 static void start_drain(loop_t *l)
 {
-	client_t *c = l->clients;
-	char grace[32];
+	char grace[32], inflight[16];
 	l->draining = true;
 	atomic_store(&l->w->m.draining, true);
-	l->drain_deadline_ns = base_now_ns() + l->w->o->drain_grace_ms * 1000000;
+	l->drain_start_ns = base_now_ns();
+	l->drain_deadline_ns = l->drain_start_ns + l->w->o->drain_grace_ms * 1000000;
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfd, NULL);
 	close(l->lfd);
 	l->lfd = -1;
 	snprintf(grace, sizeof(grace), "%lldms", (long long)l->w->o->drain_grace_ms);
-	{
-		char inflight[16];
-		snprintf(inflight, sizeof(inflight), "%d", atomic_load(&l->w->inflight));
-		base_log(BASE_LOG_INFO, "drain_start", "grace", grace, "inflight", inflight, NULL);
-	}
-	/* Requests already read are answered (also those still waiting in a
-	 * client's buffer); nothing new is read. */
-	while (c) {
-		client_t *next = c->next;
-		if (c->retiring) {
-			c = next;
-			continue;
-		}
-		c->retiring = true;
-		c->reading = false;
-		ep_mod(l, c);
-		if (!process_input(l, c, true)) {
-			c = next;
-			continue;
-		}
-		if (c->inflight == 0 && c->out.len == 0)
-			client_linger(l, c);
-		c = next;
-	}
+	snprintf(inflight, sizeof(inflight), "%d", fwd_inflight(l->f));
+	base_log(BASE_LOG_INFO, "drain_start", "grace", grace, "inflight", inflight, (char *)NULL);
+	/* Clients keep being read and answered; tick() closes each one
+	 * gracefully between its requests. */
+	l->next_tick_ns = 0;
 }
 
 int loop_run(worker_t *w)
 {
-	loop_t l = {.w = w, .lfd = -1, .sfd = -1, .ifd = -1, .iwd = -1};
+	loop_t l = {.w = w, .ep = -1, .lfd = -1, .sfd = -1, .ifd = -1, .iwd = -1};
 	struct epoll_event ev;
 	sigset_t mask;
 	char host[256], bound[80], hb[64], pb[8];
@@ -577,8 +611,8 @@ int loop_run(worker_t *w)
 
 	if (colon == NULL || colon == w->o->listen ||
 	    (size_t)(colon - w->o->listen) >= sizeof(host)) {
-		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error",
-			 "not ADDR:PORT", NULL);
+		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", "not ADDR:PORT",
+		         (char *)NULL);
 		return 2;
 	}
 	memcpy(host, w->o->listen, (size_t)(colon - w->o->listen));
@@ -586,8 +620,8 @@ int loop_run(worker_t *w)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error",
-			 "cannot resolve", NULL);
+		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", "cannot resolve",
+		         (char *)NULL);
 		return 2;
 	}
 	l.lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -595,7 +629,7 @@ int loop_run(worker_t *w)
 	    bind(l.lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(l.lfd, 1024) != 0 ||
 	    getsockname(l.lfd, (struct sockaddr *)&ss, &sl) != 0) {
 		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", strerror(errno),
-			 NULL);
+		         (char *)NULL);
 		freeaddrinfo(ai);
 		if (l.lfd >= 0)
 			close(l.lfd);
@@ -603,7 +637,7 @@ int loop_run(worker_t *w)
 	}
 	freeaddrinfo(ai);
 	getnameinfo((struct sockaddr *)&ss, sl, hb, sizeof(hb), pb, sizeof(pb),
-		    NI_NUMERICHOST | NI_NUMERICSERV);
+	            NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(bound, sizeof(bound), "%s:%s", hb, pb);
 
 	sigemptyset(&mask);
@@ -615,20 +649,26 @@ int loop_run(worker_t *w)
 		base_logf(BASE_LOG_ERROR, "loop", "signalfd/epoll: %s", strerror(errno));
 		goto out;
 	}
+	{
+		char err[256];
+		if (fwd_new(w, l.ep, &l.f, err, sizeof(err)) != 0) {
+			base_log(BASE_LOG_ERROR, "loop", "error", err, (char *)NULL);
+			goto out;
+		}
+	}
 	if (w->o->pool_size_file[0]) {
 		split_path(&l, w->o->pool_size_file);
 		l.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		watch_dir(&l);
 		if (l.iwd < 0)
 			base_log(BASE_LOG_WARN, "pool_size_file", "dir", l.dir, "error",
-				 strerror(errno), "action", "poll every 5s until it exists", NULL);
+			         strerror(errno), "action", "poll every 5s until it exists",
+			         (char *)NULL);
 		apply_size_file(&l);
 	}
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_LISTEN;
 	epoll_ctl(l.ep, EPOLL_CTL_ADD, l.lfd, &ev);
-	ev.data.u64 = TAG_EVENT;
-	epoll_ctl(l.ep, EPOLL_CTL_ADD, w->efd, &ev);
 	ev.data.u64 = TAG_SIGNAL;
 	epoll_ctl(l.ep, EPOLL_CTL_ADD, l.sfd, &ev);
 	if (l.ifd >= 0) {
@@ -637,22 +677,25 @@ int loop_run(worker_t *w)
 	}
 	l.next_file_check_ns = base_now_ns() + 5000000000LL;
 	base_log(BASE_LOG_INFO, "listening", "addr", bound, "device", w->o->device, "mode",
-		 w->pool ? "pooled" : "connect-per-request", NULL);
+	         w->pool ? "pooled" : "connect-per-request", (char *)NULL);
 
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(l.ep, evs, 64, TICK_MS);
+		int64_t now = base_now_ns();
+		int wait_ms =
+		        l.next_tick_ns > now ? (int)((l.next_tick_ns - now + 999999) / 1000000) : 0;
+		int n = epoll_wait(l.ep, evs, 64, fwd_next_ms(l.f, now, wait_ms));
 		if (n < 0 && errno != EINTR) {
 			base_logf(BASE_LOG_ERROR, "loop", "epoll_wait: %s", strerror(errno));
 			goto out;
 		}
+		l.now = base_now_ns();
+		atomic_store_explicit(&w->m.heartbeat_ns, l.now, memory_order_relaxed);
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_LISTEN) {
 				if (l.lfd >= 0)
 					accept_clients(&l);
-			} else if (tag == TAG_EVENT) {
-				on_completions(&l);
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(l.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -661,6 +704,8 @@ int loop_run(worker_t *w)
 				}
 			} else if (tag == TAG_INOTIFY) {
 				on_inotify(&l);
+			} else if (fwd_owns(l.f, evs[i].data.ptr)) {
+				fwd_event(l.f, evs[i].data.ptr, evs[i].events);
 			} else {
 				client_t *c = evs[i].data.ptr;
 				if (c->closed)
@@ -673,35 +718,45 @@ int loop_run(worker_t *w)
 				else if (!c->closed && (evs[i].events & (EPOLLHUP | EPOLLERR)))
 					client_close(&l, c, "hangup");
 			}
+			on_completions(&l);
 		}
+		fwd_run_timers(l.f, base_now_ns());
+		on_completions(&l);
 		free_dead(&l);
-		tick(&l);
-		free_dead(&l);
+		if (l.now >= l.next_tick_ns) {
+			tick(&l);
+			free_dead(&l);
+			l.next_tick_ns = l.now + (l.draining ? DRAIN_TICK_MS : TICK_MS) * 1000000LL;
+		}
 		if (l.draining) {
-			if (atomic_load(&w->inflight) == 0 && l.clients == NULL)
+			if (fwd_inflight(l.f) == 0 && l.clients == NULL)
 				break;
-			if (base_now_ns() >= l.drain_deadline_ns) {
+			if (l.now >= l.drain_deadline_ns) {
 				char left[16];
-				snprintf(left, sizeof(left), "%d", atomic_load(&w->inflight));
-				base_log(BASE_LOG_WARN, "drain_timeout", "inflight", left, NULL);
+				snprintf(left, sizeof(left), "%d", fwd_inflight(l.f));
+				base_log(BASE_LOG_WARN, "drain_timeout", "inflight", left,
+				         (char *)NULL);
 				break;
 			}
 		}
 	}
 	rc = 0;
 out:
-	/* Close the remaining clients; requests still in flight complete into
-	 * closed clients and are freed below. */
+	/* Close the remaining clients; requests still inside end as 0x0B into
+	 * closed clients and are freed here. */
 	while (l.clients)
 		client_close(&l, l.clients, "shutdown");
-	forward_stop(w);
-	on_completions(&l);
+	if (l.f) {
+		fwd_abort(l.f);
+		on_completions(&l);
+	}
 	free_dead(&l);
+	fwd_free(l.f);
 	{
 		char a[24], b[24];
 		snprintf(a, sizeof(a), "%llu", (unsigned long long)l.answered);
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)l.abandoned);
-		base_log(BASE_LOG_INFO, "stopped", "answered", a, "abandoned", b, NULL);
+		base_log(BASE_LOG_INFO, "stopped", "answered", a, "abandoned", b, (char *)NULL);
 	}
 	if (l.lfd >= 0)
 		close(l.lfd);

@@ -11,72 +11,73 @@
 #include "httpd/httpd.h"
 #include "worker.h"
 
-#define W(f) offsetof(worker_opts_t, f)
+#define W(f)  offsetof(worker_opts_t, f)
 #define SZ(f) sizeof(((worker_opts_t *)0)->f)
 
 static const base_opt_t opts[] = {
-	{"listen", BASE_OPT_STRING, W(listen), SZ(listen), 0, 0, "127.0.0.1:5020",
-	 "MCP_WORKER_LISTEN", NULL,
-	 "Modbus TCP server address ADDR:PORT (502 in containers; port 0 picks one, logged)"},
-	{"device", BASE_OPT_HOSTPORT, W(device), SZ(device), 0, 0, NULL, "MCP_WORKER_DEVICE", NULL,
-	 "the device (PLC) HOST:PORT behind the gateway (required)"},
-	{"http", BASE_OPT_STRING, W(http), SZ(http), 0, 0, "127.0.0.1:9090", "MCP_WORKER_HTTP",
-	 NULL, "HTTP address ADDR:PORT for /metrics, /healthz, /readyz"},
-	{"pool-size", BASE_OPT_INT, W(pool_size), SZ(pool_size), 1, 1024, "4",
-	 "MCP_WORKER_POOL_SIZE", NULL, "device connections to keep (until the file says otherwise)"},
-	{"pool-size-file", BASE_OPT_STRING, W(pool_size_file), SZ(pool_size_file), 0, 0, "",
-	 "MCP_WORKER_POOL_SIZE_FILE", NULL,
-	 "file holding the pool size (mounted ConfigMap key), watched and applied live"},
-	{"pool-max", BASE_OPT_INT, W(pool_max), SZ(pool_max), 1, 1024, "64", "MCP_WORKER_POOL_MAX",
-	 NULL, "hard cap on the pool size (sizes above it are refused)"},
-	{"unit-id", BASE_OPT_INT, W(unit_id), SZ(unit_id), 0, 255, "1", "MCP_WORKER_UNIT_ID", NULL,
-	 "the device's unit id (used to validate pooled connections)"},
-	{"unit-filter", BASE_OPT_BOOL, W(unit_filter), SZ(unit_filter), 0, 0, "false",
-	 "MCP_WORKER_UNIT_FILTER", NULL,
-	 "accept only --unit-id, 0 and 255 from clients (others get exception 0x0B)"},
-	{"queue-max", BASE_OPT_INT, W(queue_max), SZ(queue_max), 1, 1000000, "1024",
-	 "MCP_WORKER_QUEUE_MAX", NULL, "requests waiting for a connection; beyond: exception 0x06"},
-	{"request-timeout", BASE_OPT_DURATION, W(request_timeout_ms), SZ(request_timeout_ms), 1,
-	 600000, "1s", "MCP_WORKER_REQUEST_TIMEOUT", NULL,
-	 "per-request deadline from arrival (queue wait + device time)"},
-	{"connect-timeout", BASE_OPT_DURATION, W(connect_timeout_ms), SZ(connect_timeout_ms), 1,
-	 600000, "1s", "MCP_WORKER_CONNECT_TIMEOUT", NULL, "TCP connect timeout to the device"},
-	{"max-clients", BASE_OPT_INT, W(max_clients), SZ(max_clients), 1, 100000, "1000",
-	 "MCP_WORKER_MAX_CLIENTS", NULL, "client connections accepted at once"},
-	{"client-max-inflight", BASE_OPT_INT, W(client_max_inflight), SZ(client_max_inflight), 1,
-	 1024, "32", NULL, NULL, "pipelined requests per client before reading pauses"},
-	{"max-client-age", BASE_OPT_DURATION, W(max_client_age_ms), SZ(max_client_age_ms), 0, 0,
-	 "0", "MCP_WORKER_MAX_CLIENT_AGE", NULL,
-	 "close clients gracefully after this long, so new pods get a share (0: never)"},
-	{"drain-grace", BASE_OPT_DURATION, W(drain_grace_ms), SZ(drain_grace_ms), 0, 3600000, "10s",
-	 "MCP_WORKER_DRAIN_GRACE", NULL, "on SIGTERM: time to finish requests in flight"},
-	{"connect-per-request", BASE_OPT_BOOL, W(connect_per_request), SZ(connect_per_request), 0,
-	 0, "false", NULL, NULL,
-	 "no pool: open a device connection per request (benchmark baseline)"},
-	{"forwarders", BASE_OPT_INT, W(forwarders), SZ(forwarders), 0, 1024, "0", NULL, NULL,
-	 "forwarding threads (0: --pool-max)"},
-	{"breaker-threshold", BASE_OPT_INT, W(breaker_threshold), SZ(breaker_threshold), 1, 1000,
-	 "5", NULL, NULL, "consecutive device failures that open the circuit breaker"},
-	{"breaker-open", BASE_OPT_DURATION, W(breaker_open_ms), SZ(breaker_open_ms), 1, 3600000,
-	 "5s", NULL, NULL, "how long the breaker stays open before a probe"},
-	{"keepalive", BASE_OPT_DURATION, W(keepalive_ms), SZ(keepalive_ms), 0, 0, "30s", NULL,
-	 NULL, "validate a pooled connection idle longer than this (0: never)"},
-	{"log-level", BASE_OPT_ENUM, W(log_level), SZ(log_level), 0, 0, "info",
-	 "MCP_WORKER_LOG_LEVEL", "debug|info|warn|error", "log level"},
-	{"log-format", BASE_OPT_ENUM, W(log_format), SZ(log_format), 0, 0, "logfmt",
-	 "MCP_WORKER_LOG_FORMAT", "logfmt|json", "log format"},
-	BASE_OPT_END,
+        {"listen", BASE_OPT_STRING, W(listen), SZ(listen), 0, 0, "127.0.0.1:5020",
+         "MCP_WORKER_LISTEN", NULL,
+         "Modbus TCP server address ADDR:PORT (502 in containers; port 0 picks one, logged)"},
+        {"device", BASE_OPT_HOSTPORT, W(device), SZ(device), 0, 0, NULL, "MCP_WORKER_DEVICE", NULL,
+         "the device (PLC) HOST:PORT behind the gateway (required)"},
+        {"http", BASE_OPT_STRING, W(http), SZ(http), 0, 0, "127.0.0.1:9090", "MCP_WORKER_HTTP",
+         NULL, "HTTP address ADDR:PORT for /metrics, /healthz, /readyz"},
+        {"pool-size", BASE_OPT_INT, W(pool_size), SZ(pool_size), 1, 1024, "4",
+         "MCP_WORKER_POOL_SIZE", NULL,
+         "device connections to keep (until the file says otherwise)"},
+        {"pool-size-file", BASE_OPT_STRING, W(pool_size_file), SZ(pool_size_file), 0, 0, "",
+         "MCP_WORKER_POOL_SIZE_FILE", NULL,
+         "file holding the pool size (mounted ConfigMap key), watched and applied live"},
+        {"pool-max", BASE_OPT_INT, W(pool_max), SZ(pool_max), 1, 1024, "64", "MCP_WORKER_POOL_MAX",
+         NULL, "hard cap on the pool size (sizes above it are refused)"},
+        {"unit-id", BASE_OPT_INT, W(unit_id), SZ(unit_id), 0, 255, "1", "MCP_WORKER_UNIT_ID", NULL,
+         "the device's unit id (used to validate pooled connections)"},
+        {"unit-filter", BASE_OPT_BOOL, W(unit_filter), SZ(unit_filter), 0, 0, "false",
+         "MCP_WORKER_UNIT_FILTER", NULL,
+         "accept only --unit-id, 0 and 255 from clients (others get exception 0x0B)"},
+        {"queue-max", BASE_OPT_INT, W(queue_max), SZ(queue_max), 1, 1000000, "1024",
+         "MCP_WORKER_QUEUE_MAX", NULL, "requests waiting for a connection; beyond: exception 0x06"},
+        {"request-timeout", BASE_OPT_DURATION, W(request_timeout_ms), SZ(request_timeout_ms), 1,
+         600000, "1s", "MCP_WORKER_REQUEST_TIMEOUT", NULL,
+         "per-request deadline from arrival (queue wait + device time)"},
+        {"connect-timeout", BASE_OPT_DURATION, W(connect_timeout_ms), SZ(connect_timeout_ms), 1,
+         600000, "1s", "MCP_WORKER_CONNECT_TIMEOUT", NULL, "TCP connect timeout to the device"},
+        {"max-clients", BASE_OPT_INT, W(max_clients), SZ(max_clients), 1, 100000, "1000",
+         "MCP_WORKER_MAX_CLIENTS", NULL, "client connections accepted at once"},
+        {"client-max-inflight", BASE_OPT_INT, W(client_max_inflight), SZ(client_max_inflight), 1,
+         1024, "32", NULL, NULL, "pipelined requests per client before reading pauses"},
+        {"max-client-age", BASE_OPT_DURATION, W(max_client_age_ms), SZ(max_client_age_ms), 0, 0,
+         "0", "MCP_WORKER_MAX_CLIENT_AGE", NULL,
+         "close clients gracefully after this long, so new pods get a share (0: never)"},
+        {"drain-grace", BASE_OPT_DURATION, W(drain_grace_ms), SZ(drain_grace_ms), 0, 3600000, "10s",
+         "MCP_WORKER_DRAIN_GRACE", NULL, "on SIGTERM: time to finish requests in flight"},
+        {"connect-per-request", BASE_OPT_BOOL, W(connect_per_request), SZ(connect_per_request), 0,
+         0, "false", NULL, NULL,
+         "no pool: open a device connection per request (benchmark baseline)"},
+        {"forwarders", BASE_OPT_INT, W(forwarders), SZ(forwarders), 0, 1024, "0", NULL, NULL,
+         "ignored: device I/O runs in the event loop (accepted so old command lines work)"},
+        {"breaker-threshold", BASE_OPT_INT, W(breaker_threshold), SZ(breaker_threshold), 1, 1000,
+         "5", NULL, NULL, "consecutive device failures that open the circuit breaker"},
+        {"breaker-open", BASE_OPT_DURATION, W(breaker_open_ms), SZ(breaker_open_ms), 1, 3600000,
+         "5s", NULL, NULL, "how long the breaker stays open before a probe"},
+        {"keepalive", BASE_OPT_DURATION, W(keepalive_ms), SZ(keepalive_ms), 0, 0, "30s", NULL, NULL,
+         "validate a pooled connection idle longer than this (0: never)"},
+        {"log-level", BASE_OPT_ENUM, W(log_level), SZ(log_level), 0, 0, "info",
+         "MCP_WORKER_LOG_LEVEL", "debug|info|warn|error", "log level"},
+        {"log-format", BASE_OPT_ENUM, W(log_format), SZ(log_format), 0, 0, "logfmt",
+         "MCP_WORKER_LOG_FORMAT", "logfmt|json", "log format"},
+        BASE_OPT_END,
 };
 
 static const char usage[] =
-	"Usage: mcp-worker --listen ADDR:PORT --device HOST:PORT --http ADDR:PORT --pool-size N\n"
-	"                  [--pool-size-file PATH] [--unit-id N] [--queue-max N] "
-	"[--request-timeout DUR]\n"
-	"A Modbus TCP gateway: many clients in front, a bounded pool of connections to one\n"
-	"device behind. Exceptions: 0x0B device did not answer, 0x0A no device connection\n"
-	"(breaker open), 0x06 queue full, 0x01 function code not forwarded.\n"
-	"Example against a PLC: mcp-worker --listen 0.0.0.0:5020 --device 10.0.3.17:502 \\\n"
-	"                       --http 0.0.0.0:9090 --pool-size 4";
+        "Usage: mcp-worker --listen ADDR:PORT --device HOST:PORT --http ADDR:PORT --pool-size N\n"
+        "                  [--pool-size-file PATH] [--unit-id N] [--queue-max N] "
+        "[--request-timeout DUR]\n"
+        "A Modbus TCP gateway: many clients in front, a bounded pool of connections to one\n"
+        "device behind. Exceptions: 0x0B device did not answer, 0x0A no device connection\n"
+        "(breaker open), 0x06 queue full, 0x01 function code not forwarded.\n"
+        "Example against a PLC: mcp-worker --listen 0.0.0.0:5020 --device 10.0.3.17:502 \\\n"
+        "                       --http 0.0.0.0:9090 --pool-size 4";
 
 int main(int argc, char **argv)
 {
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
 	}
 	if (o.pool_size > o.pool_max) {
 		fprintf(stderr, "mcp-worker: --pool-size %lld is above --pool-max %lld\n",
-			o.pool_size, o.pool_max);
+		        o.pool_size, o.pool_max);
 		return 2;
 	}
 	base_log_parse_level(o.log_level, &lvl);
@@ -129,7 +130,9 @@ int main(int argc, char **argv)
 		pc.max_size = (int)o.pool_max;
 		pc.connect_timeout_ms = o.connect_timeout_ms;
 		pc.response_timeout_ms = o.request_timeout_ms;
-		pc.keepalive_ms = o.keepalive_ms;
+		/* The pool would validate in acquire, blocking the loop; the
+		 * forwarder does its keepalive read inside the loop instead. */
+		pc.keepalive_ms = 0;
 		pc.breaker_threshold = (int)o.breaker_threshold;
 		pc.breaker_open_ms = o.breaker_open_ms;
 		rc = mcppool_new(&pc, &w.pool, err, sizeof(err));
@@ -140,15 +143,9 @@ int main(int argc, char **argv)
 	} else {
 		atomic_store(&w.m.cpr_up, 1);
 	}
-	if (forward_start(&w, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mcp-worker: %s\n", err);
-		mcppool_free(w.pool);
-		return 1;
-	}
 	if (httpd_new(o.http, &h, err, sizeof(err)) != 0 || metrics_routes(h, &w) != 0 ||
 	    httpd_start(h, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mcp-worker: --http: %s\n", err);
-		forward_stop(&w);
 		httpd_free(h);
 		mcppool_free(w.pool);
 		return 2;
@@ -156,12 +153,12 @@ int main(int argc, char **argv)
 	{
 		char port[16];
 		snprintf(port, sizeof(port), "%d", httpd_port(h));
-		base_log(BASE_LOG_INFO, "http_listening", "addr", o.http, "port", port, NULL);
+		base_log(BASE_LOG_INFO, "http_listening", "addr", o.http, "port", port,
+		         (char *)NULL);
 	}
 	rc = loop_run(&w);
-	forward_stop(&w); /* idempotent: loop_run stops it on its way out */
 	httpd_free(h);
 	mcppool_free(w.pool);
-	base_log(BASE_LOG_INFO, "exit", "code", rc == 0 ? "0" : "error", NULL);
+	base_log(BASE_LOG_INFO, "exit", "code", rc == 0 ? "0" : "error", (char *)NULL);
 	return rc;
 }

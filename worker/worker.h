@@ -1,15 +1,14 @@
 /* mcp-worker internals shared by its files (not a library interface).
  *
  * Threads:
- * - the loop thread (loop.c) owns every client, the listening socket, the
- *   inotify watch and the signalfd; only it touches a client_t;
- * - forwarder threads (forward.c) take requests from the bounded queue,
- *   borrow a pooled device connection, do one exchange, and hand the
- *   request back to the loop through the completion list + eventfd;
+ * - the loop thread (loop.c + forward.c) owns every client, every request,
+ *   every borrowed device connection, the listening socket, the inotify
+ *   watch and the signalfd: client and device I/O both run in one epoll
+ *   loop (nginx upstream style), so a request costs no thread hand-off;
  * - the libmicrohttpd thread (metrics.c) reads the metrics under their lock
- *   and the pool's stats.
- * A req_t belongs to the loop until it is queued, then to one forwarder,
- * then to the loop again once completed. */
+ *   and the pool's stats;
+ * - the pool's own opener and housekeeping threads (pkg/mcppool) open and
+ *   retire connections; the loop only borrows idle ones without waiting. */
 #ifndef MCP_WORKER_WORKER_H
 #define MCP_WORKER_WORKER_H
 
@@ -48,25 +47,35 @@ typedef struct {
 
 /* Request outcomes, as mcp_requests_total{result=...}. */
 typedef enum {
-	RES_OK = 0,	 /* the device answered (normal reply) */
-	RES_EXCEPTION,	 /* the device or the gateway's validation answered an exception */
-	RES_TIMEOUT,	 /* device did not answer in time: 0x0B */
-	RES_BUSY,	 /* queue full: 0x06 */
+	RES_OK = 0,      /* the device answered (normal reply) */
+	RES_EXCEPTION,   /* the device or the gateway's validation answered an exception */
+	RES_TIMEOUT,     /* device did not answer in time: 0x0B */
+	RES_BUSY,        /* queue full: 0x06 */
 	RES_UNAVAILABLE, /* no connection / breaker open: 0x0A */
 	RES_COUNT,
 } result_t;
 
 struct client;
+struct dconn;
 
+/* A client request from the moment it is read until its answer is handed
+ * back to the loop. While it is inside forward.c it sits on the timer list
+ * (arrival order, which is deadline order since every request gets the same
+ * --request-timeout) and either on the wait queue or on one device
+ * connection. */
 typedef struct req {
-	struct req *next;
-	struct client *client; /* loop-owned; forwarders never dereference it */
-	uint8_t adu[MBAP_MAX_ADU];
+	struct req *next;          /* wait queue / done list */
+	struct req *tprev, *tnext; /* timer list */
+	struct client *client;     /* loop-owned; forward.c never dereferences it */
+	struct dconn *dc;          /* device connection serving it; NULL while queued */
+	uint8_t adu[MBAP_MAX_ADU]; /* the request as the client sent it */
 	size_t len;
-	uint8_t rep[MBAP_MAX_ADU];
+	uint8_t rep[MBAP_MAX_ADU]; /* the answer, under the client's transaction id */
 	size_t rlen;
 	int64_t arrival_ns;
 	int64_t deadline_ns;
+	int attempts; /* times sent to the device */
+	bool queued;
 	result_t result;
 } req_t;
 
@@ -79,49 +88,55 @@ typedef struct {
 	uint64_t buckets[HIST_N + 1]; /* non-cumulative; last is +Inf */
 	uint64_t count;
 	double sum;
-	uint64_t malformed;	     /* clients closed for a malformed frame */
+	uint64_t malformed; /* clients closed for a malformed frame */
 	uint64_t clients_accepted;
-	uint64_t clients_retired;    /* closed by --max-client-age */
-	uint64_t cpr_connects;	     /* connect-per-request mode: connections opened */
-	atomic_int clients;	     /* mcp_client_connections */
-	atomic_int waiting;	     /* queued + acquiring: mcp_pool_waiters */
-	atomic_int target_size;	     /* mcp_pool_target_size */
-	atomic_int cpr_up;	     /* connect-per-request: last connect worked */
-	atomic_llong heartbeat_ns;   /* loop iteration time, for /healthz */
+	uint64_t clients_retired;  /* closed by --max-client-age */
+	uint64_t cpr_connects;     /* connect-per-request mode: connections opened */
+	atomic_int clients;        /* mcp_client_connections */
+	atomic_int waiting;        /* requests queued for a connection: mcp_pool_waiters */
+	atomic_int target_size;    /* mcp_pool_target_size */
+	atomic_int cpr_up;         /* connect-per-request: last connect worked */
+	atomic_llong heartbeat_ns; /* loop iteration time, for /healthz */
 	atomic_bool draining;
 } metrics_t;
+
+typedef struct fwd fwd_t;
 
 typedef struct {
 	worker_opts_t *o;
 	mcppool_t *pool; /* NULL in connect-per-request mode */
 	metrics_t m;
-
-	/* request queue (loop -> forwarders) */
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
-	req_t *qhead, *qtail;
-	int qlen;
-	bool qclosed;
-
-	/* completions (forwarders -> loop) */
-	pthread_mutex_t clock;
-	req_t *chead, *ctail;
-	int efd; /* eventfd */
-
-	pthread_t *threads;
-	int nthreads;
-	atomic_uint tid_seq;
-	atomic_int inflight; /* forwarded, not yet completed */
 } worker_t;
 
-/* forward.c */
-int forward_start(worker_t *w, char *err, size_t errlen);
-/* Queues r; false when the queue is full (caller answers 0x06). */
-bool forward_submit(worker_t *w, req_t *r);
-/* Takes every completed request (a list linked by next), clearing the eventfd. */
-req_t *forward_take_completed(worker_t *w);
-/* Closes the queue (pending requests are still served) and joins the threads. */
-void forward_stop(worker_t *w);
+/* forward.c: the device side of the loop.
+ *
+ * fwd_new() makes the forwarder for w, registering device sockets in the
+ * loop's epoll set ep. Requests go in with fwd_submit() (ownership passes to
+ * the forwarder) and come out, answered, from fwd_take_done() (ownership
+ * back to the caller); nothing completes inside fwd_submit's caller's stack
+ * frame, so callers need not fear re-entry. Device sockets carry a dconn
+ * pointer in epoll data; the loop recognises it with fwd_owns() and passes
+ * its events to fwd_event(). fwd_run_timers() handles deadlines and new pool
+ * connections; fwd_next_ms() says when it wants to run next. */
+int fwd_new(worker_t *w, int ep, fwd_t **out, char *err, size_t errlen);
+/* Releases every device connection and frees f; every request must have
+ * been taken back first (fwd_abort + fwd_take_done). NULL is fine. */
+void fwd_free(fwd_t *f);
+/* Takes ownership of r (adu, len, client, arrival_ns, deadline_ns set). */
+void fwd_submit(fwd_t *f, req_t *r);
+/* True when an epoll data pointer names one of f's device connections. */
+bool fwd_owns(const fwd_t *f, const void *ptr);
+void fwd_event(fwd_t *f, void *ptr, uint32_t events);
+void fwd_run_timers(fwd_t *f, int64_t now_ns);
+/* Milliseconds until fwd_run_timers wants to run (at most cap_ms). */
+int fwd_next_ms(const fwd_t *f, int64_t now_ns, int cap_ms);
+/* Answered requests, a list linked by next (caller owns them); NULL if none. */
+req_t *fwd_take_done(fwd_t *f);
+/* Requests inside the forwarder (queued or at the device). */
+int fwd_inflight(const fwd_t *f);
+/* Ends every request now (exception 0x0B; connections released as broken),
+ * for shutdown past the drain deadline. */
+void fwd_abort(fwd_t *f);
 
 /* metrics.c */
 void metrics_init(metrics_t *m);
@@ -132,7 +147,7 @@ struct httpd;
 int metrics_routes(struct httpd *h, worker_t *w);
 bool worker_ready(worker_t *w);
 
-/* loop.c */
+/* loop.c: runs until SIGTERM/SIGINT and the drain end; 0 on a clean exit. */
 int loop_run(worker_t *w);
 
 #endif

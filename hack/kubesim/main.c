@@ -2,6 +2,7 @@
  * See docs/kubesim.md. Modules: store (state, watch, snapshot), resources
  * (kinds, discovery, defaults), table (kubectl columns), server (HTTP),
  * auth (certificates, tokens, kubeconfig), faults, loop (main loop). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "loop.h"
 #include "server.h"
 #include "store.h"
+#include "workloads.h"
 
 typedef struct {
 	char data_dir[1024];
@@ -28,6 +30,7 @@ typedef struct {
 	char faults[4096];
 	char log_level[16];
 	char log_format[16];
+	ks_workloads_config_t wl; /* issue 5: see workloads.h */
 } config_t;
 
 static const base_opt_t OPTS[] = {
@@ -55,6 +58,7 @@ static const base_opt_t OPTS[] = {
 	 0, "info", NULL, "debug|info|warn|error", "log level"},
 	{"log-format", BASE_OPT_ENUM, offsetof(config_t, log_format),
 	 sizeof(((config_t *)0)->log_format), 0, 0, "logfmt", NULL, "logfmt|json", "log format"},
+	KS_WORKLOADS_OPTS(config_t, wl),
 	BASE_OPT_END,
 };
 
@@ -120,6 +124,7 @@ int main(int argc, char **argv)
 	ks_faults_t *faults = NULL;
 	ks_server_t *srv = NULL;
 	ks_loop_t *loop = NULL;
+	ks_workloads_t *wl = NULL;
 	snap_t snap;
 	base_log_level_t lvl;
 	base_log_format_t fmt;
@@ -138,8 +143,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kubesim: --listen: \"%s\" is not ADDR:PORT\n", cfg.listen);
 		return 2;
 	}
+	struct in_addr ia;
+	if (inet_pton(AF_INET, host, &ia) != 1) {
+		fprintf(stderr, "kubesim: --listen: \"%s\" is not an IPv4 address\n", host);
+		return 2;
+	}
 	if (cfg.admin[0] && split_hostport(cfg.admin, admin_host, sizeof(admin_host), &admin_port)) {
 		fprintf(stderr, "kubesim: --admin: \"%s\" is not ADDR:PORT\n", cfg.admin);
+		return 2;
+	}
+	if (cfg.admin[0] && (inet_pton(AF_INET, admin_host, &ia) != 1 || (ntohl(ia.s_addr) >> 24) != 127)) {
+		fprintf(stderr, "kubesim: --admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)\n",
+			admin_host);
 		return 2;
 	}
 	base_log_parse_level(cfg.log_level, &lvl);
@@ -198,6 +213,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ks_store_set_notify(st, ks_loop_wake, loop);
+	wl = ks_workloads_start(&cfg.wl, st, loop, auth, srv, cfg.data_dir, host, ks_server_port(srv),
+				err, sizeof(err));
+	if (!wl) {
+		fprintf(stderr, "kubesim: %s\n", err);
+		rc = 2;
+		goto out;
+	}
 	if (cfg.snapshot)
 		ks_loop_add_timer(loop, cfg.snapshot_delay_ms, snapshot_timer, &snap);
 	char aport[16];
@@ -211,8 +233,10 @@ int main(int argc, char **argv)
 	base_log(BASE_LOG_INFO, "stopping", "signal", sigs, (char *)NULL);
 	rc = 0;
 out:
+	ks_workloads_stop(wl);
 	ks_store_set_notify(st, NULL, NULL);
 	ks_server_stop(srv);
+	ks_workloads_free(wl);
 	if (st && cfg.snapshot && rc == 0 && ks_store_save(st, snap.path, err, sizeof(err))) {
 		base_log(BASE_LOG_ERROR, "snapshot", "error", err, (char *)NULL);
 		rc = 1;

@@ -38,7 +38,7 @@ static const ks_rtype_t RT[] = {
 #define NRT (sizeof(RT) / sizeof(RT[0]))
 
 static const char *GROUPS[] = {"apps", "events.k8s.io", "coordination.k8s.io",
-			       "rbac.authorization.k8s.io"};
+			       "rbac.authorization.k8s.io", "authorization.k8s.io"};
 
 int ks_err_set(ks_err_t *e, int code, const char *reason, const char *fmt, ...)
 {
@@ -177,6 +177,18 @@ cJSON *ks_discovery_resources(const char *group, const char *version)
 
 	if (strcmp(version, "v1") != 0)
 		return NULL;
+	if (strcmp(group, "authorization.k8s.io") == 0) {
+		/* Served by the HTTP layer: every user may do everything. */
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "kind", "APIResourceList");
+		cJSON_AddStringToObject(o, "apiVersion", "v1");
+		cJSON_AddStringToObject(o, "groupVersion", "authorization.k8s.io/v1");
+		list = cJSON_AddArrayToObject(o, "resources");
+		cJSON_AddItemToArray(list, res_entry("selfsubjectaccessreviews", "selfsubjectaccessreview",
+						     false, "SelfSubjectAccessReview", "create", NULL,
+						     NULL));
+		return o;
+	}
 	for (size_t i = 0; i < NRT && !any; i++)
 		any = strcmp(RT[i].group, group) == 0;
 	if (!any)
@@ -325,8 +337,8 @@ static int prepare_deployment(const ks_rtype_t *rt, cJSON *obj, ks_err_t *e)
 		def_num(spec, "progressDeadlineSeconds", 600);
 		cJSON *st = obj_child(spec, "strategy");
 		def_str(st, "type", "RollingUpdate");
-		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type")) ?: "",
-			   "RollingUpdate") == 0) {
+		const char *stype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type"));
+		if (stype && strcmp(stype, "RollingUpdate") == 0) {
 			cJSON *ru = obj_child(st, "rollingUpdate");
 			def_str(ru, "maxUnavailable", "25%");
 			def_str(ru, "maxSurge", "25%");
@@ -379,8 +391,12 @@ static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(vo
 			cJSON_AddStringToObject(spec, "clusterIP", oldip->valuestring);
 		} else {
 			char ip[32];
-			unsigned n = alloc_ip ? alloc_ip(ud) : 1;
-			snprintf(ip, sizeof(ip), "10.96.%u.%u", (n >> 8) & 255, n & 255);
+			unsigned n = alloc_ip ? alloc_ip(ud) : 0x0A600001u;
+			if (n == 0)
+				return ks_err_set(e, 500, "InternalError",
+						  "failed to allocate a serviceIP: range is full");
+			snprintf(ip, sizeof(ip), "%u.%u.%u.%u", n >> 24, (n >> 16) & 255, (n >> 8) & 255,
+				 n & 255);
 			cJSON_AddStringToObject(spec, "clusterIP", ip);
 		}
 	}
@@ -439,6 +455,9 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 {
 	cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(obj, "stringData");
 	cJSON *kv;
+	const char *ty = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "type"));
+	if (ty && !*ty)
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "type");
 	def_str(obj, "type", "Opaque");
 	if (sd) {
 		cJSON *data = obj_child(obj, "data");
@@ -650,12 +669,10 @@ static const struct {
 	 "publishNotReadyAddresses,sessionAffinityConfig,ipFamilies,ipFamilyPolicy,"
 	 "allocateLoadBalancerNodePorts,loadBalancerClass,internalTrafficPolicy,trafficDistribution"},
 	{"Endpoints", "", "", "subsets"},
+	/* events.k8s.io Events are checked after conversion to this form. */
 	{"Event", "",
 	 "", "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,"
 	     "series,action,related,reportingComponent,reportingInstance"},
-	{"Event", "events.k8s.io", "",
-	 "eventTime,series,reportingController,reportingInstance,action,reason,regarding,related,note,"
-	 "type,deprecatedSource,deprecatedFirstTimestamp,deprecatedLastTimestamp,deprecatedCount"},
 	{"ServiceAccount", "", "", "secrets,imagePullSecrets,automountServiceAccountToken"},
 	{"Deployment", "apps", "", "spec,status"},
 	{"Deployment", "apps", "spec",

@@ -60,7 +60,7 @@ cJSON *ks_discovery_resources(const char *group, const char *version); /* NULL i
  * update: old is the stored object). Sets apiVersion/kind, checks the name,
  * applies the defaults Kubernetes applies for the kind (Deployment
  * strategy, Service clusterIP and ports, Pod restartPolicy, ...). `alloc_ip`
- * gives the next ClusterIP when a Service needs one. 0, or -code with e. */
+ * gives the next ClusterIP (host-order IPv4, 0 = range full) when a Service needs one. 0, or -code with e. */
 int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(void *),
 	       void *ud, ks_err_t *e);
 

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "base/log.h"
 #include "kubeapi/kubeapi.h"
 #include "openapi.h"
+#include "proto.h"
 
 #define BODY_MAX (3u << 20) /* kube-apiserver's request size limit */
 #define MAX_SEGS 10
@@ -23,8 +26,9 @@ struct ks_server {
 	struct MHD_Daemon *admin;
 	ks_server_config_t cfg;
 	char server_addr[64];
-	ks_log_fn log_fn;
-	void *log_ud;
+	pthread_mutex_t hook_mu; /* guards podlogs/podmetrics and server_addr, set while serving */
+	ks_podlogs_t *podlogs;
+	ks_podmetrics_t *podmetrics;
 	int port, admin_port;
 };
 
@@ -46,6 +50,7 @@ typedef struct {
 	bool table;
 	bool include_object;
 	bool done;
+	int fd; /* the client's socket, to notice a hang-up on idle streams */
 } watch_ctx_t;
 
 /* ---- responses ----------------------------------------------------------- */
@@ -177,13 +182,22 @@ static unsigned dry_flag(struct MHD_Connection *c)
 	return f | (v && strcmp(v, "Strict") == 0 ? KS_W_STRICT : 0);
 }
 
-static cJSON *parse_body(req_t *rq, ks_err_t *e)
+static bool is_protobuf(const char *ctype)
+{
+	return ctype && strncmp(ctype, "application/vnd.kubernetes.protobuf", 35) == 0;
+}
+
+/* The body as JSON: JSON as is, protobuf (typed kubectl clients) decoded
+ * for the kinds proto.c knows. */
+static cJSON *parse_body(struct MHD_Connection *c, req_t *rq, const ks_rtype_t *rt, ks_err_t *e)
 {
 	cJSON *j;
 	if (!rq->body.len) {
 		ks_err_set(e, 400, "BadRequest", "the request body is empty");
 		return NULL;
 	}
+	if (is_protobuf(header(c, "Content-Type")))
+		return ks_proto_decode(rt, (const uint8_t *)rq->body.data, rq->body.len, e);
 	j = cJSON_ParseWithLength(rq->body.data, rq->body.len);
 	if (!j)
 		ks_err_set(e, 400, "BadRequest", "the request body is not valid JSON");
@@ -305,6 +319,16 @@ static char *tableize(watch_ctx_t *w, char *text, size_t *len)
 	return base_buf_take(&b, len);
 }
 
+/* True when the client closed its end: without this an idle watch whose
+ * client went away would hold its thread until the next event. */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = {fd, POLLRDHUP, 0};
+	if (fd < 0)
+		return false;
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	watch_ctx_t *w = cls;
@@ -315,7 +339,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		free(w->pending);
 		w->pending = NULL;
 		w->plen = w->poff = 0;
-		if (w->done)
+		if (w->done || peer_gone(w->fd))
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		int64_t now = base_now_ms();
 		if (w->deadline_ms && now >= w->deadline_ms)
@@ -378,6 +402,8 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	const char *io = qarg(c, "includeObject");
 	w->include_object = io && strcmp(io, "Object") == 0;
 	w->last_send_ms = base_now_ms();
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	w->fd = ci ? ci->connect_fd : -1;
 	struct MHD_Response *r =
 		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_reader, w, watch_free);
 	if (!r) {
@@ -389,6 +415,75 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	enum MHD_Result rc = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return rc;
+}
+
+static ks_podmetrics_t *get_podmetrics(ks_server_t *s);
+
+/* ---- pods/log (issue 5) ----------------------------------------------------- */
+
+static ssize_t log_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	ssize_t n = ks_logstream_read(cls, buf, max);
+	return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void log_free(void *cls) { ks_logstream_close(cls); }
+
+static long qlong(struct MHD_Connection *c, const char *key, long dflt)
+{
+	const char *v = qarg(c, key);
+	char *end;
+	if (!v)
+		return dflt;
+	long n = strtol(v, &end, 10);
+	return *end || n < 0 ? dflt : n;
+}
+
+static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
+			      const char *ns, const char *name)
+{
+	ks_err_t e;
+	pthread_mutex_lock(&s->hook_mu);
+	ks_podlogs_t *pl = s->podlogs;
+	pthread_mutex_unlock(&s->hook_mu);
+	if (!pl) {
+		ks_err_set(&e, 400, "BadRequest", "pod \"%s\": kubesim runs no containers", name);
+		return send_err(c, &e, rt, name);
+	}
+	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1), qlong(c, "limitBytes", 0),
+			    qbool(c, "follow"), qbool(c, "previous")};
+	ks_logstream_t *ls = ks_logstream_open(pl, ns, name, &req, &e);
+	if (!ls)
+		return send_err(c, &e, rt, name);
+	struct MHD_Response *r =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, log_reader, ls, log_free);
+	if (!r) {
+		ks_logstream_close(ls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+	enum MHD_Result rc = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* metrics.k8s.io/v1beta1[/namespaces/NS]/pods[/NAME] */
+static enum MHD_Result do_metrics(ks_server_t *s, struct MHD_Connection *c, char **seg, int nseg)
+{
+	ks_err_t e;
+	const char *ns = NULL;
+	if (nseg >= 2 && strcmp(seg[0], "namespaces") == 0) {
+		ns = seg[1];
+		seg += 2;
+		nseg -= 2;
+	}
+	if (nseg < 1 || nseg > 2)
+		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	cJSON *o = ks_podmetrics_get(get_podmetrics(s), ns, seg[0], nseg == 2 ? seg[1] : NULL,
+				     qarg(c, "labelSelector"), &e);
+	return o ? send_json(c, 200, o) : send_err(c, &e, NULL, NULL);
 }
 
 /* ---- patch ---------------------------------------------------------------- */
@@ -558,38 +653,8 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			return do_watch(s, c, rt, ns, name);
 		if (!name)
 			return do_list(s, c, rt, ns);
-		if (sub && strcmp(sub, "log") == 0) {
-			rc = ks_store_get(s->cfg.store, rt, ns, name, &out, &e);
-			if (rc)
-				return send_err(c, &e, rt, name);
-			const char *ctr = qarg(c, "container");
-			if (!ctr)
-				ctr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-					cJSON_GetArrayItem(kubeapi_get_path(out, "spec.containers"), 0), "name"));
-			char ctrbuf[256];
-			snprintf(ctrbuf, sizeof(ctrbuf), "%s", ctr ? ctr : "");
-			cJSON_Delete(out);
-			long tail = -1;
-			const char *tl = qarg(c, "tailLines");
-			if (tl) {
-				char *end;
-				tail = strtol(tl, &end, 10);
-				if (*end || tail < 0)
-					tail = -1;
-			}
-			char *text = NULL;
-			if (s->log_fn) {
-				text = s->log_fn(s->log_ud, ns, name, ctrbuf, tail, &e);
-			} else {
-				ks_err_set(&e, 400, "BadRequest",
-					   "container \"%s\" in pod \"%s\" is waiting to start: kubesim "
-					   "runs no containers",
-					   ctrbuf, name);
-			}
-			if (!text)
-				return send_err(c, &e, rt, name);
-			return send_text(c, 200, "text/plain", text, 0);
-		}
+		if (sub && strcmp(sub, "log") == 0)
+			return do_log(s, c, rt, ns, name);
 		rc = ks_store_get(s->cfg.store, rt, ns, name, &out, &e);
 		if (rc)
 			return send_err(c, &e, rt, name);
@@ -613,7 +678,7 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		if (name)
 			return send_status(c, 405, "MethodNotAllowed",
 					   "the server does not allow this method on the requested resource", 0);
-		cJSON *body = parse_body(rq, &e);
+		cJSON *body = parse_body(c, rq, rt, &e);
 		if (!body)
 			return send_err(c, &e, rt, NULL);
 		rc = ks_store_create(s->cfg.store, rt, ns, body, dry_flag(c), &out, &e);
@@ -632,7 +697,7 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		flags |= sub && strcmp(sub, "status") == 0 ? KS_W_STATUS : KS_W_MAIN;
 		if (scale)
 			flags = (flags & ~(unsigned)KS_W_STATUS) | KS_W_MAIN;
-		cJSON *body = parse_body(rq, &e);
+		cJSON *body = parse_body(c, rq, rt, &e);
 		if (!body)
 			return send_err(c, &e, rt, name);
 		if (strcmp(method, "PUT") == 0) {
@@ -747,6 +812,30 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			   "the server does not allow this method on the requested resource", 0);
 }
 
+/* SelfSubjectAccessReview: RBAC is not enforced, so every review is
+ * allowed (kubectl auth can-i, controllers checking their rights). */
+static enum MHD_Result access_review(struct MHD_Connection *c, req_t *rq, const char *user)
+{
+	cJSON *body = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
+	if (!cJSON_IsObject(body)) {
+		/* kubectl sends protobuf here; the answer does not depend on the
+		 * question, so answer in JSON without decoding it. */
+		cJSON_Delete(body);
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "kind", "SelfSubjectAccessReview");
+		cJSON_AddStringToObject(body, "apiVersion", "authorization.k8s.io/v1");
+		cJSON_AddObjectToObject(body, "metadata");
+		cJSON_AddObjectToObject(body, "spec");
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+	cJSON *st = cJSON_AddObjectToObject(body, "status");
+	cJSON_AddBoolToObject(st, "allowed", true);
+	char reason[400];
+	snprintf(reason, sizeof(reason), "kubesim does not enforce RBAC (user %s)", user);
+	cJSON_AddStringToObject(st, "reason", reason);
+	return send_json(c, 201, body);
+}
+
 static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const char *url,
 			     const char *method, req_t *rq)
 {
@@ -780,8 +869,7 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large", 0);
 	const char *ctype = header(c, "Content-Type");
 	if (rq->body.len && ctype && strcmp(method, "PATCH") != 0 &&
-	    strncmp(ctype, "application/json", 16) != 0) {
-		/* Protobuf (and YAML) bodies: client-go falls back to JSON on 415. */
+	    strncmp(ctype, "application/json", 16) != 0 && !is_protobuf(ctype)) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
 			 "the body of the request was in an unknown format - accepted media types "
@@ -802,8 +890,13 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (n < 0)
 		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 	if (n >= 1 && strcmp(seg[0], "api") == 0) {
-		if (n == 1)
-			return send_json(c, 200, ks_discovery_api_versions(s->server_addr));
+		if (n == 1) {
+			char addr[64];
+			pthread_mutex_lock(&s->hook_mu);
+			snprintf(addr, sizeof(addr), "%s", s->server_addr);
+			pthread_mutex_unlock(&s->hook_mu);
+			return send_json(c, 200, ks_discovery_api_versions(addr));
+		}
 		if (strcmp(seg[1], "v1") != 0)
 			return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		if (n == 2)
@@ -811,8 +904,22 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq);
 	}
 	if (n >= 1 && strcmp(seg[0], "apis") == 0) {
-		if (n == 1)
-			return send_json(c, 200, ks_discovery_groups());
+		if (n == 1) {
+			cJSON *gl = ks_discovery_groups();
+			if (get_podmetrics(s))
+				cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(gl, "groups"),
+						     ks_podmetrics_group());
+			return send_json(c, 200, gl);
+		}
+		if (get_podmetrics(s) && strcmp(seg[1], "metrics.k8s.io") == 0) {
+			if (n == 2)
+				return send_json(c, 200, ks_podmetrics_group());
+			if (strcmp(seg[2], "v1beta1") != 0)
+				return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			if (n == 3)
+				return send_json(c, 200, ks_podmetrics_resources());
+			return do_metrics(s, c, seg + 3, n - 3);
+		}
 		if (n == 2) {
 			cJSON *g = ks_discovery_group(seg[1]);
 			return g ? send_json(c, 200, g)
@@ -823,6 +930,9 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			return r ? send_json(c, 200, r)
 				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		}
+		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 && strcmp(seg[2], "v1") == 0 &&
+		    strcmp(seg[3], "selfsubjectaccessreviews") == 0 && strcmp(method, "POST") == 0)
+			return access_review(c, rq, user);
 		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq);
 	}
 	return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
@@ -965,6 +1075,7 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		return NULL;
 	}
 	s->cfg = *cfg;
+	pthread_mutex_init(&s->hook_mu, NULL);
 	if (s->cfg.bookmark_ms <= 0)
 		s->cfg.bookmark_ms = 10000;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -993,7 +1104,9 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		goto fail;
 	}
 	s->port = bound_port(s->api);
+	pthread_mutex_lock(&s->hook_mu);
 	snprintf(s->server_addr, sizeof(s->server_addr), "%s:%d", cfg->listen_ip, s->port);
+	pthread_mutex_unlock(&s->hook_mu);
 	if (cfg->admin_ip) {
 		memset(&aa, 0, sizeof(aa));
 		aa.sin_family = AF_INET;
@@ -1026,10 +1139,26 @@ fail:
 int ks_server_port(const ks_server_t *s) { return s->port; }
 int ks_server_admin_port(const ks_server_t *s) { return s->admin_port; }
 
-void ks_server_set_log_fn(ks_server_t *s, ks_log_fn fn, void *ud)
+void ks_server_set_podlogs(ks_server_t *s, ks_podlogs_t *pl)
 {
-	s->log_fn = fn;
-	s->log_ud = ud;
+	pthread_mutex_lock(&s->hook_mu);
+	s->podlogs = pl;
+	pthread_mutex_unlock(&s->hook_mu);
+}
+
+void ks_server_set_podmetrics(ks_server_t *s, ks_podmetrics_t *m)
+{
+	pthread_mutex_lock(&s->hook_mu);
+	s->podmetrics = m;
+	pthread_mutex_unlock(&s->hook_mu);
+}
+
+static ks_podmetrics_t *get_podmetrics(ks_server_t *s)
+{
+	pthread_mutex_lock(&s->hook_mu);
+	ks_podmetrics_t *m = s->podmetrics;
+	pthread_mutex_unlock(&s->hook_mu);
+	return m;
 }
 
 void ks_server_stop(ks_server_t *s)
@@ -1042,5 +1171,6 @@ void ks_server_stop(ks_server_t *s)
 		MHD_stop_daemon(s->admin);
 	if (s->api)
 		MHD_stop_daemon(s->api);
+	pthread_mutex_destroy(&s->hook_mu);
 	free(s);
 }

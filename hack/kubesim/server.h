@@ -17,19 +17,15 @@
 
 #include "auth.h"
 #include "faults.h"
+#include "podlogs.h"
+#include "podmetrics.h"
 #include "store.h"
 
 typedef struct ks_server ks_server_t;
 
-/* Serves GET pods/NAME/log: returns a malloc'd text (the caller frees it)
- * or NULL with e set (e.g. 400 "container is not running"). `tail` < 0
- * means all lines. Installed by the kubelet (issue 5). */
-typedef char *(*ks_log_fn)(void *ud, const char *ns, const char *pod, const char *container,
-			   long tail, ks_err_t *e);
-
 typedef struct {
 	const char *listen_ip; /* IPv4 literal */
-	int port;	       /* 0 = any free port */
+	int port;	       /* 0 = any free port (the flag parser requires 1..65535) */
 	const char *admin_ip;  /* NULL = no admin endpoint; must be loopback */
 	int admin_port;
 	ks_store_t *store;     /* borrowed */
@@ -44,8 +40,12 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 /* The ports actually bound (useful with port 0). */
 int ks_server_port(const ks_server_t *s);
 int ks_server_admin_port(const ks_server_t *s);
-/* Installs the pods/log provider; NULL removes it. */
-void ks_server_set_log_fn(ks_server_t *s, ks_log_fn fn, void *ud);
+/* Installs the pods/log provider (issue 5; borrowed, must outlive the
+ * server); NULL removes it. */
+void ks_server_set_podlogs(ks_server_t *s, ks_podlogs_t *pl);
+/* Installs metrics.k8s.io (discovery and PodMetrics; borrowed); NULL
+ * removes it. */
+void ks_server_set_podmetrics(ks_server_t *s, ks_podmetrics_t *m);
 /* Stops listening, ends watch streams and joins every connection thread.
  * NULL is fine. */
 void ks_server_stop(ks_server_t *s);

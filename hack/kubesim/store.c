@@ -18,6 +18,8 @@
 #define KS_MAX_SUBS 32
 #define KS_MAX_CASCADE 8
 #define KS_SNAPSHOT_MAX (512u << 20)
+/* Internal write flag: this write sets deletionTimestamp (graceful delete). */
+#define W_MARK_DELETE 0x1000
 
 typedef struct {
 	char *ns; /* "" for cluster-scoped */
@@ -55,6 +57,8 @@ struct ks_store {
 	size_t hmax, hstart, hlen;
 	uint64_t floor; /* newest evicted rv: watches from before it get 410 */
 	unsigned ip_next;
+	unsigned (*ip_fn)(void *); /* ks_store_set_ip_alloc */
+	void *ip_ud;
 	bool dirty;
 	bool stopping;
 	uint64_t drop_gen;
@@ -293,10 +297,22 @@ static const char *ns_of(const ks_rtype_t *rt, const char *ns) { return rt->name
 
 static int storage(const ks_rtype_t *rt) { return rt->storage; }
 
+/* A ClusterIP as a host-order IPv4 address (0 = range full). */
 static unsigned alloc_ip(void *ud)
 {
 	ks_store_t *st = ud;
-	return st->ip_next++;
+	if (st->ip_fn)
+		return st->ip_fn(st->ip_ud);
+	unsigned n = st->ip_next++;
+	return 0x0A600000u | (n & 0xffffu); /* 10.96.0.0/16 */
+}
+
+void ks_store_set_ip_alloc(ks_store_t *st, unsigned (*fn)(void *ud), void *ud)
+{
+	pthread_mutex_lock(&st->mu);
+	st->ip_fn = fn;
+	st->ip_ud = ud;
+	pthread_mutex_unlock(&st->mu);
 }
 
 static bool locked_ns_exists(ks_store_t *st, const char *ns)
@@ -471,7 +487,7 @@ static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, c
 			cJSON_AddStringToObject(meta, "name", nm);
 		}
 	}
-	if ((flags & KS_W_STRICT) && (rc = ks_check_fields(rt, obj, e)) != 0)
+	if ((flags & KS_W_STRICT) && (rc = ks_check_fields(srt, obj, e)) != 0)
 		goto fail;
 	rc = ks_prepare(srt, obj, NULL, alloc_ip, st, e);
 	if (rc)
@@ -608,8 +624,10 @@ static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON 
 		meta = meta_of(obj);
 		copy_field(meta, ometa, "uid");
 		copy_field(meta, ometa, "creationTimestamp");
-		copy_field(meta, ometa, "deletionTimestamp");
-		copy_field(meta, ometa, "deletionGracePeriodSeconds");
+		if (!(flags & W_MARK_DELETE)) {
+			copy_field(meta, ometa, "deletionTimestamp");
+			copy_field(meta, ometa, "deletionGracePeriodSeconds");
+		}
 		cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
 		copy_field(meta, ometa, "generation");
 		if ((srt->flags & KS_RT_GENERATION) && spec_changed(obj, old)) {
@@ -725,8 +743,10 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 	bool is_ns = strcmp(ks_rtypes()[rti].kind, "Namespace") == 0;
 	cJSON *obj = tab_remove(t, at);
 
-	snprintf(uid, sizeof(uid), "%s", cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.uid")) ?: "");
-	snprintf(nsname, sizeof(nsname), "%s", cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.name")) ?: "");
+	const char *ouid = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.uid"));
+	const char *oname = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.name"));
+	snprintf(uid, sizeof(uid), "%s", ouid ? ouid : "");
+	snprintf(nsname, sizeof(nsname), "%s", oname ? oname : "");
 	st->rv++;
 	fmt_rv(st->rv, buf, sizeof(buf));
 	cJSON *last = cJSON_Duplicate(obj, 1);
@@ -797,7 +817,7 @@ int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 			/* Keep the graceful object in place: no finalizer check. */
 			bool g = t->graceful;
 			t->graceful = true;
-			rc = locked_replace(st, rt, i, copy, 0, out, e);
+			rc = locked_replace(st, rt, i, copy, W_MARK_DELETE, out, e);
 			t->graceful = g;
 		}
 		goto out;

@@ -94,6 +94,11 @@ int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 /* Makes deletes of rt graceful: see the header comment. */
 void ks_store_set_graceful(ks_store_t *st, const ks_rtype_t *rt, bool on);
 
+/* Installs the Service ClusterIP allocator (called under the store lock;
+ * returns a host-order IPv4 address, 0 when the range is full). Without
+ * one, ClusterIPs come from 10.96.0.0/16. */
+void ks_store_set_ip_alloc(ks_store_t *st, unsigned (*fn)(void *ud), void *ud);
+
 /* True when the namespace object exists. */
 bool ks_store_ns_exists(ks_store_t *st, const char *ns);
 

@@ -10,8 +10,16 @@
  * Every scheduled request ends in exactly one outcome:
  *   ok, exception (by code), timeout (no answer within --timeout),
  *   conn_error (the connection failed or closed with the request
- *   outstanding), unsent (no connection could take it within --timeout),
- *   mismatch (--verify: a read did not return what was written).
+ *   outstanding and it could not be sent again), unsent (no connection could
+ *   take it within --timeout), mismatch (--verify: a read did not return
+ *   what was written).
+ * Like any sensible client of idempotent requests, when a connection closes
+ * (a worker draining or retiring it) with requests unanswered, the reads,
+ * and the writes that had not been written out yet, are sent again on
+ * another connection with their original schedule time; `retried` counts
+ * those re-sends. A request is counted once in `sent` and ends in one
+ * outcome however often it is re-sent; a write that was written is never
+ * re-sent (it may have been applied): it ends as conn_error.
  *
  * A rate profile (--profile FILE) is a list of lines, each one of
  *   hold RATE DUR          keep RATE requests/s for DUR
@@ -56,49 +64,49 @@ typedef struct {
 	bool quiet;
 } lg_opts_t;
 
-#define L(f) offsetof(lg_opts_t, f)
+#define L(f)  offsetof(lg_opts_t, f)
 #define SZ(f) sizeof(((lg_opts_t *)0)->f)
 
 static const base_opt_t opts[] = {
-	{"target", BASE_OPT_STRING, L(target), SZ(target), 0, 0, NULL, "MCP_LOADGEN_TARGET", NULL,
-	 "ADDR:PORT[,ADDR:PORT...] to load (hostnames are re-resolved)"},
-	{"rate", BASE_OPT_DOUBLE, L(rate), SZ(rate), 0, 1e6, "100", NULL, NULL,
-	 "requests per second (without --profile)"},
-	{"duration", BASE_OPT_DURATION, L(duration_ms), SZ(duration_ms), 0, 0, "10s", NULL, NULL,
-	 "how long to send (without --profile)"},
-	{"connections", BASE_OPT_INT, L(connections), SZ(connections), 1, 10000, "8", NULL, NULL,
-	 "client connections"},
-	{"csv", BASE_OPT_STRING, L(csv), SZ(csv), 0, 0, "", NULL, NULL,
-	 "write per-second figures to this CSV file"},
-	{"profile", BASE_OPT_STRING, L(profile), SZ(profile), 0, 0, "", NULL, NULL,
-	 "rate profile file (hold RATE DUR / ramp FROM TO DUR lines)"},
-	{"timeout", BASE_OPT_DURATION, L(timeout_ms), SZ(timeout_ms), 1, 600000, "2s", NULL, NULL,
-	 "a request without an answer after this is a timeout"},
-	{"address", BASE_OPT_INT, L(address), SZ(address), 0, 65535, "0", NULL, NULL,
-	 "first register"},
-	{"count", BASE_OPT_INT, L(count), SZ(count), 1, 123, "10", NULL, NULL,
-	 "registers per request"},
-	{"unit-id", BASE_OPT_INT, L(unit_id), SZ(unit_id), 0, 255, "1", NULL, NULL, "unit id"},
-	{"write-ratio", BASE_OPT_DOUBLE, L(write_ratio), SZ(write_ratio), 0, 1, "0", NULL, NULL,
-	 "fraction of requests that write registers (FC 16) instead of reading (FC 3)"},
-	{"verify", BASE_OPT_BOOL, L(verify), SZ(verify), 0, 0, "false", NULL, NULL,
-	 "one request in flight per connection, alternately writing fresh values to its own "
-	 "register block and reading them back; a difference is a mismatch"},
-	{"resolve-interval", BASE_OPT_DURATION, L(resolve_ms), SZ(resolve_ms), 100, 86400000, "5s", NULL,
-	 NULL, "re-resolve target hostnames this often"},
-	{"expect-no-errors", BASE_OPT_BOOL, L(expect_no_errors), SZ(expect_no_errors), 0, 0,
-	 "false", NULL, NULL, "exit 1 if any request did not end ok"},
-	{"max-inflight", BASE_OPT_INT, L(max_inflight), SZ(max_inflight), 1, 1024, "64", NULL, NULL,
-	 "pipelined requests per connection"},
-	{"quiet", BASE_OPT_BOOL, L(quiet), SZ(quiet), 0, 0, "false", NULL, NULL,
-	 "no progress lines"},
-	BASE_OPT_END,
+        {"target", BASE_OPT_STRING, L(target), SZ(target), 0, 0, NULL, "MCP_LOADGEN_TARGET", NULL,
+         "ADDR:PORT[,ADDR:PORT...] to load (hostnames are re-resolved)"},
+        {"rate", BASE_OPT_DOUBLE, L(rate), SZ(rate), 0, 1e6, "100", NULL, NULL,
+         "requests per second (without --profile)"},
+        {"duration", BASE_OPT_DURATION, L(duration_ms), SZ(duration_ms), 0, 0, "10s", NULL, NULL,
+         "how long to send (without --profile)"},
+        {"connections", BASE_OPT_INT, L(connections), SZ(connections), 1, 10000, "8", NULL, NULL,
+         "client connections"},
+        {"csv", BASE_OPT_STRING, L(csv), SZ(csv), 0, 0, "", NULL, NULL,
+         "write per-second figures to this CSV file"},
+        {"profile", BASE_OPT_STRING, L(profile), SZ(profile), 0, 0, "", NULL, NULL,
+         "rate profile file (hold RATE DUR / ramp FROM TO DUR lines)"},
+        {"timeout", BASE_OPT_DURATION, L(timeout_ms), SZ(timeout_ms), 1, 600000, "2s", NULL, NULL,
+         "a request without an answer after this is a timeout"},
+        {"address", BASE_OPT_INT, L(address), SZ(address), 0, 65535, "0", NULL, NULL,
+         "first register"},
+        {"count", BASE_OPT_INT, L(count), SZ(count), 1, 123, "10", NULL, NULL,
+         "registers per request"},
+        {"unit-id", BASE_OPT_INT, L(unit_id), SZ(unit_id), 0, 255, "1", NULL, NULL, "unit id"},
+        {"write-ratio", BASE_OPT_DOUBLE, L(write_ratio), SZ(write_ratio), 0, 1, "0", NULL, NULL,
+         "fraction of requests that write registers (FC 16) instead of reading (FC 3)"},
+        {"verify", BASE_OPT_BOOL, L(verify), SZ(verify), 0, 0, "false", NULL, NULL,
+         "one request in flight per connection, alternately writing fresh values to its own "
+         "register block and reading them back; a difference is a mismatch"},
+        {"resolve-interval", BASE_OPT_DURATION, L(resolve_ms), SZ(resolve_ms), 100, 86400000, "5s",
+         NULL, NULL, "re-resolve target hostnames this often"},
+        {"expect-no-errors", BASE_OPT_BOOL, L(expect_no_errors), SZ(expect_no_errors), 0, 0,
+         "false", NULL, NULL, "exit 1 if any request did not end ok"},
+        {"max-inflight", BASE_OPT_INT, L(max_inflight), SZ(max_inflight), 1, 1024, "64", NULL, NULL,
+         "pipelined requests per connection"},
+        {"quiet", BASE_OPT_BOOL, L(quiet), SZ(quiet), 0, 0, "false", NULL, NULL,
+         "no progress lines"},
+        BASE_OPT_END,
 };
 
 /* ---- latency histogram (log-linear, microseconds) --------------------------- */
 
 #define H_SUB 32
-#define H_N (64 + 30 * H_SUB)
+#define H_N   (64 + 30 * H_SUB)
 typedef struct {
 	uint64_t b[H_N];
 	uint64_t n;
@@ -150,7 +158,7 @@ static double h_quantile_ms(const hist_t *h, double q)
 /* ---- outcomes ------------------------------------------------------------ */
 
 typedef struct {
-	uint64_t sent, ok, exc, timeout, conn_error, unsent, mismatch;
+	uint64_t sent, ok, exc, timeout, conn_error, unsent, mismatch, retried;
 	uint64_t exc_by_code[256];
 	hist_t lat;
 } counts_t;
@@ -174,7 +182,15 @@ typedef struct {
 	bool write;
 	uint16_t tid;
 	int64_t sched_ns;
+	uint64_t end_off; /* stream offset just past this request's bytes */
 } slot_t;
+
+/* A request waiting for a connection: new, or to be re-sent. */
+enum { P_NEW, P_RETRY_READ, P_RETRY_WRITE };
+typedef struct {
+	int64_t sched_ns;
+	int kind;
+} pend_t;
 
 enum { C_DOWN, C_CONNECTING, C_UP };
 
@@ -190,6 +206,8 @@ typedef struct {
 	uint8_t in[1024];
 	size_t inlen;
 	base_buf_t out;
+	uint64_t queued_off;   /* bytes ever appended to out */
+	uint64_t written_off;  /* bytes ever written to the socket */
 	uint16_t written[125]; /* --verify: what the last write stored */
 	bool have_written;
 	bool next_is_read;
@@ -202,8 +220,9 @@ static struct {
 	conn_t *conns;
 	int epfd;
 	counts_t total, sec;
-	int rr;
-	int64_t *pending; /* scheduled times not yet sent (ring) */
+	int rr;          /* next connection to send on */
+	unsigned ep_rr;  /* next endpoint to connect to */
+	pend_t *pending; /* requests not yet (re)sent (ring) */
 	size_t pcap, phead, plen;
 	volatile sig_atomic_t stop;
 	unsigned seed;
@@ -237,7 +256,7 @@ static void resolve_targets(void)
 			memcpy(&eps[n].sa, a->ai_addr, a->ai_addrlen);
 			eps[n].len = a->ai_addrlen;
 			getnameinfo(a->ai_addr, a->ai_addrlen, h, sizeof(h), p, sizeof(p),
-				    NI_NUMERICHOST | NI_NUMERICSERV);
+			            NI_NUMERICHOST | NI_NUMERICSERV);
 			snprintf(eps[n].name, sizeof(eps[n].name), "%s:%s", h, p);
 			n++;
 		}
@@ -281,6 +300,8 @@ static void count_outcome(int kind, int64_t sched_ns, uint8_t code)
 }
 enum { O_OK, O_EXC, O_TIMEOUT, O_CONN, O_UNSENT, O_MISMATCH };
 
+static void pending_push_front(int64_t t, int kind);
+
 static void conn_down(conn_t *c, const char *why)
 {
 	if (c->fd >= 0) {
@@ -289,16 +310,26 @@ static void conn_down(conn_t *c, const char *why)
 	}
 	c->fd = -1;
 	for (int i = 0; i < SLOTS; i++) {
-		if (c->slots[i].used) {
-			c->slots[i].used = false;
-			count_outcome(O_CONN, c->slots[i].sched_ns, 0);
+		slot_t *s = &c->slots[i];
+		if (!s->used)
+			continue;
+		s->used = false;
+		if (!s->write || s->end_off > c->written_off) {
+			/* Unanswered read, or a write that never fully left: send
+			 * it again elsewhere. */
+			g.total.retried++;
+			g.sec.retried++;
+			pending_push_front(s->sched_ns, s->write ? P_RETRY_WRITE : P_RETRY_READ);
+		} else {
+			count_outcome(O_CONN, s->sched_ns, 0);
 		}
 	}
 	if (c->state != C_DOWN && why)
 		base_log(BASE_LOG_DEBUG, "conn_down", "endpoint",
-			 g.neps ? g.eps[c->ep % g.neps].name : "", "reason", why, NULL);
+		         g.neps ? g.eps[c->ep % g.neps].name : "", "reason", why, (char *)NULL);
 	c->inflight = 0;
 	c->inlen = 0;
+	c->queued_off = c->written_off = 0;
 	base_buf_reset(&c->out);
 	c->state = C_DOWN;
 	c->retry_ns = base_now_ns() + 100000000LL;
@@ -314,7 +345,7 @@ static void conn_open(conn_t *c)
 		return;
 	}
 	/* Rotate over the current endpoint list on each (re)connect. */
-	c->ep = (c->idx + g.rr++) % g.neps;
+	c->ep = (int)(g.ep_rr++ % (unsigned)g.neps);
 	e = &g.eps[c->ep];
 	c->fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -338,6 +369,7 @@ static void conn_flush(conn_t *c)
 		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			base_buf_consume(&c->out, (size_t)n);
+			c->written_off += (uint64_t)n;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -353,8 +385,9 @@ static void put16(uint8_t *p, unsigned v)
 	p[1] = (uint8_t)v;
 }
 
-/* Sends one request scheduled at sched_ns on c. */
-static void conn_send(conn_t *c, int64_t sched_ns)
+/* Sends one request scheduled at sched_ns on c (kind: P_NEW, or a re-send
+ * of a read or write). */
+static void conn_send(conn_t *c, int64_t sched_ns, int kind)
 {
 	uint8_t adu[MBAP_MAX_ADU];
 	size_t n;
@@ -367,7 +400,11 @@ static void conn_send(conn_t *c, int64_t sched_ns)
 		tid++;
 	c->tid_next = (uint16_t)(tid + 1);
 	s = &c->slots[tid % SLOTS];
-	if (g.o.verify) {
+	if (kind != P_NEW) {
+		write = kind == P_RETRY_WRITE;
+		if (g.o.verify)
+			addr = (unsigned)(g.o.address + c->idx * g.o.count) & 0xFFFF;
+	} else if (g.o.verify) {
 		write = !c->next_is_read;
 		c->next_is_read = !c->next_is_read;
 		addr = (unsigned)(g.o.address + c->idx * g.o.count) & 0xFFFF;
@@ -403,12 +440,16 @@ static void conn_send(conn_t *c, int64_t sched_ns)
 	s->tid = tid;
 	s->sched_ns = sched_ns;
 	c->inflight++;
-	g.total.sent++;
-	g.sec.sent++;
+	if (kind == P_NEW) {
+		g.total.sent++;
+		g.sec.sent++;
+	}
 	if (base_buf_append(&c->out, adu, n) != 0) {
 		conn_down(c, "output buffer full");
 		return;
 	}
+	c->queued_off += n;
+	s->end_off = c->queued_off;
 	conn_flush(c);
 }
 
@@ -545,9 +586,11 @@ static int load_profile(const char *path, char *err, size_t errlen)
 		segs[nsegs++] = s;
 		total_ms += s.ms;
 		continue;
-bad:
-		snprintf(err, errlen, "--profile %s line %d: expected \"hold RATE DUR\" or "
-			 "\"ramp FROM TO DUR\"", path, ln);
+	bad:
+		snprintf(err, errlen,
+		         "--profile %s line %d: expected \"hold RATE DUR\" or "
+		         "\"ramp FROM TO DUR\"",
+		         path, ln);
 		fclose(f);
 		return -1;
 	}
@@ -563,7 +606,8 @@ static double rate_at(int64_t ms)
 {
 	for (int i = 0; i < nsegs; i++) {
 		if (ms < segs[i].ms)
-			return segs[i].from + (segs[i].to - segs[i].from) * (double)ms / (double)segs[i].ms;
+			return segs[i].from +
+			       (segs[i].to - segs[i].from) * (double)ms / (double)segs[i].ms;
 		ms -= segs[i].ms;
 	}
 	return 0;
@@ -571,7 +615,10 @@ static double rate_at(int64_t ms)
 
 /* ---- main loop ----------------------------------------------------------- */
 
-static void on_signal(int sig) { g.stop = 1; }
+static void on_signal(int sig)
+{
+	g.stop = 1;
+}
 
 static void pending_push(int64_t t)
 {
@@ -579,7 +626,19 @@ static void pending_push(int64_t t)
 		count_outcome(O_UNSENT, t, 0); /* backlog beyond memory: still counted */
 		return;
 	}
-	g.pending[(g.phead + g.plen) % g.pcap] = t;
+	g.pending[(g.phead + g.plen) % g.pcap] = (pend_t){t, P_NEW};
+	g.plen++;
+}
+
+/* Re-sends go first: they are older than anything pending. */
+static void pending_push_front(int64_t t, int kind)
+{
+	if (g.plen == g.pcap) {
+		count_outcome(O_CONN, t, 0);
+		return;
+	}
+	g.phead = (g.phead + g.pcap - 1) % g.pcap;
+	g.pending[g.phead] = (pend_t){t, kind};
 	g.plen++;
 }
 
@@ -601,15 +660,17 @@ static void dispatch(int64_t now)
 {
 	int64_t tmo = g.o.timeout_ms * 1000000;
 	while (g.plen > 0) {
-		int64_t t = g.pending[g.phead];
+		pend_t p = g.pending[g.phead];
 		conn_t *c;
-		if (now - t > tmo) {
-			count_outcome(O_UNSENT, t, 0);
+		if (now - p.sched_ns > tmo) {
+			/* A re-send that found no connection in time was sent once
+			 * and never answered: a timeout. */
+			count_outcome(p.kind == P_NEW ? O_UNSENT : O_TIMEOUT, p.sched_ns, 0);
 		} else {
 			c = pick_conn();
 			if (c == NULL)
 				return;
-			conn_send(c, t);
+			conn_send(c, p.sched_ns, p.kind);
 		}
 		g.phead = (g.phead + 1) % g.pcap;
 		g.plen--;
@@ -638,16 +699,17 @@ static void progress(FILE *csv, int sec, double target)
 	double p50 = h_quantile_ms(&g.sec.lat, 0.5), p99 = h_quantile_ms(&g.sec.lat, 0.99);
 	if (!g.o.quiet)
 		fprintf(stderr,
-			"t=%ds target=%.0f/s sent=%llu ok=%llu errors=%llu p50=%.3fms p99=%.3fms "
-			"endpoints=%d\n",
-			sec, target, (unsigned long long)g.sec.sent, (unsigned long long)g.sec.ok,
-			(unsigned long long)errors_of(&g.sec), p50, p99, g.neps);
+		        "t=%ds target=%.0f/s sent=%llu ok=%llu errors=%llu p50=%.3fms p99=%.3fms "
+		        "endpoints=%d\n",
+		        sec, target, (unsigned long long)g.sec.sent, (unsigned long long)g.sec.ok,
+		        (unsigned long long)errors_of(&g.sec), p50, p99, g.neps);
 	if (csv) {
-		fprintf(csv, "%d,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f\n", sec, target,
-			(unsigned long long)g.sec.sent, (unsigned long long)g.sec.ok,
-			(unsigned long long)g.sec.exc, (unsigned long long)g.sec.timeout,
-			(unsigned long long)g.sec.conn_error, (unsigned long long)g.sec.unsent,
-			(unsigned long long)g.sec.mismatch, p50, p99);
+		fprintf(csv, "%d,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%llu\n", sec,
+		        target, (unsigned long long)g.sec.sent, (unsigned long long)g.sec.ok,
+		        (unsigned long long)g.sec.exc, (unsigned long long)g.sec.timeout,
+		        (unsigned long long)g.sec.conn_error, (unsigned long long)g.sec.unsent,
+		        (unsigned long long)g.sec.mismatch, p50, p99,
+		        (unsigned long long)g.sec.retried);
 		fflush(csv);
 	}
 	memset(&g.sec, 0, sizeof(g.sec));
@@ -663,12 +725,12 @@ int main(int argc, char **argv)
 	double cur_rate = 0;
 	struct sigaction sa = {0};
 	int rc = base_opt_main(
-		opts, &g.o, seen, argc, argv, NULL, "mcp-loadgen",
-		"Usage: mcp-loadgen --target ADDR:PORT[,ADDR:PORT...] --rate N --duration DUR "
-		"[--connections N] [--csv FILE] [--profile FILE]\n"
-		"Open-loop Modbus TCP load (FC 3 reads, FC 16 writes). Prints a progress line per "
-		"second on stderr\nand a logfmt summary line on stdout.",
-		MCP_VERSION);
+	        opts, &g.o, seen, argc, argv, NULL, "mcp-loadgen",
+	        "Usage: mcp-loadgen --target ADDR:PORT[,ADDR:PORT...] --rate N --duration DUR "
+	        "[--connections N] [--csv FILE] [--profile FILE]\n"
+	        "Open-loop Modbus TCP load (FC 3 reads, FC 16 writes). Prints a progress line per "
+	        "second on stderr\nand a logfmt summary line on stdout.",
+	        MCP_VERSION);
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
 	if (g.o.target[0] == '\0') {
@@ -677,7 +739,7 @@ int main(int argc, char **argv)
 	}
 	if (g.o.address + g.o.count * (g.o.verify ? g.o.connections : 1) > 65536) {
 		fprintf(stderr, "mcp-loadgen: --address + --count (x --connections with --verify) "
-				"passes register 65535\n");
+		                "passes register 65535\n");
 		return 2;
 	}
 	if (g.o.profile[0]) {
@@ -700,7 +762,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		fprintf(csv, "second,target_rate,sent,ok,exception,timeout,conn_error,unsent,"
-			     "mismatch,p50_ms,p99_ms\n");
+		             "mismatch,p50_ms,p99_ms,retried\n");
 	}
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -708,7 +770,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	g.seed = (unsigned)base_now_ns();
 	g.pcap = 1 << 20;
-	g.pending = malloc(sizeof(int64_t) * g.pcap);
+	g.pending = malloc(sizeof(*g.pending) * g.pcap);
 	g.conns = calloc((size_t)g.o.connections, sizeof(conn_t));
 	g.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (g.pending == NULL || g.conns == NULL || g.epfd < 0) {
@@ -718,7 +780,7 @@ int main(int argc, char **argv)
 	resolve_targets();
 	if (g.neps == 0)
 		base_log(BASE_LOG_WARN, "resolve", "target", g.o.target, "error",
-			 "nothing resolved yet; retrying", NULL);
+		         "nothing resolved yet; retrying", (char *)NULL);
 	for (int i = 0; i < g.o.connections; i++) {
 		g.conns[i].idx = i;
 		g.conns[i].fd = -1;
@@ -760,7 +822,8 @@ int main(int argc, char **argv)
 		dispatch(now);
 		expire(now);
 		for (int i = 0; i < g.o.connections; i++) {
-			if (g.conns[i].state == C_DOWN && now >= g.conns[i].retry_ns && sending)
+			if (g.conns[i].state == C_DOWN && now >= g.conns[i].retry_ns &&
+			    (sending || g.plen > 0))
 				conn_open(&g.conns[i]);
 		}
 		if (now >= next_resolve) {
@@ -786,7 +849,8 @@ int main(int argc, char **argv)
 	/* Whatever is left (interrupted run): count it, never drop it. */
 	expire(INT64_MAX / 2);
 	while (g.plen > 0) {
-		count_outcome(O_UNSENT, g.pending[g.phead], 0);
+		pend_t p = g.pending[g.phead];
+		count_outcome(p.kind == P_NEW ? O_UNSENT : O_TIMEOUT, p.sched_ns, 0);
 		g.phead = (g.phead + 1) % g.pcap;
 		g.plen--;
 	}
@@ -798,22 +862,24 @@ int main(int argc, char **argv)
 		size_t off = 0;
 		for (int i = 1; i < 256; i++) {
 			if (g.total.exc_by_code[i] && off < sizeof(excs)) {
-				int w = snprintf(excs + off, sizeof(excs) - off, " exception_%02x=%llu",
-						 i, (unsigned long long)g.total.exc_by_code[i]);
+				int w = snprintf(excs + off, sizeof(excs) - off,
+				                 " exception_%02x=%llu", i,
+				                 (unsigned long long)g.total.exc_by_code[i]);
 				if (w > 0)
 					off += (size_t)w;
 			}
 		}
 		printf("loadgen=summary sent=%llu ok=%llu exception=%llu timeout=%llu "
-		       "conn_error=%llu unsent=%llu mismatch=%llu errors=%llu%s rate=%.1f "
+		       "conn_error=%llu unsent=%llu mismatch=%llu errors=%llu retried=%llu%s "
+		       "rate=%.1f "
 		       "p50_ms=%.3f p99_ms=%.3f duration_s=%.2f\n",
 		       (unsigned long long)g.total.sent, (unsigned long long)g.total.ok,
 		       (unsigned long long)g.total.exc, (unsigned long long)g.total.timeout,
 		       (unsigned long long)g.total.conn_error, (unsigned long long)g.total.unsent,
 		       (unsigned long long)g.total.mismatch,
-		       (unsigned long long)errors_of(&g.total), excs,
-		       secs > 0 ? (double)g.total.ok / secs : 0, h_quantile_ms(&g.total.lat, 0.5),
-		       h_quantile_ms(&g.total.lat, 0.99), secs);
+		       (unsigned long long)errors_of(&g.total), (unsigned long long)g.total.retried,
+		       excs, secs > 0 ? (double)g.total.ok / secs : 0,
+		       h_quantile_ms(&g.total.lat, 0.5), h_quantile_ms(&g.total.lat, 0.99), secs);
 		fflush(stdout);
 	}
 	if (csv)

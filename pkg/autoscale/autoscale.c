@@ -34,9 +34,12 @@ typedef struct {
 	uint32_t nb;
 	size_t name_off, name_len;
 	size_t b_off;
+	double t;   /* when these counters were scraped */
+	double sum; /* mcp_request_duration_seconds_sum (has_sum) */
+	bool has_sum;
 } hent_t;
 
-/* Previous histogram counters per pod name: open addressing over entries,
+/* Previous counters per pod name (histogram buckets, latency sum): open addressing over entries,
  * names and buckets in flat arrays, rebuilt each round (pods that left are
  * dropped) so the cost stays linear and allocations are reused. */
 typedef struct {
@@ -74,6 +77,10 @@ struct autoscale_state {
 	/* per-round scratch */
 	unsigned char *cls;
 	size_t ncls;
+	double *little; /* per pod: requests in the worker, period average; NaN = n/a */
+	size_t nlittle;
+	prom_worker_metrics_t agg; /* bucket deltas summed over pods */
+	size_t agg_pods;           /* pods that contributed to agg */
 };
 
 autoscale_state_t *autoscale_state_new(void)
@@ -101,6 +108,7 @@ void autoscale_state_free(autoscale_state_t *st)
 	htab_free(&st->hist[0]);
 	htab_free(&st->hist[1]);
 	free(st->cls);
+	free(st->little);
 	free(st);
 }
 
@@ -171,9 +179,10 @@ static hent_t *htab_find(const htab_t *t, const char *name, size_t n, uint32_t h
 	}
 }
 
-/* Adds name with buckets b[0..nb) unless present. 0, or -1 on out of memory. */
+/* Adds name with buckets b[0..nb), the latency sum and the sample time,
+ * unless present. 0, or -1 on out of memory. */
 static int htab_add(htab_t *t, const char *name, size_t n, uint32_t h, const prom_bucket_t *b,
-                    size_t nb)
+                    size_t nb, double when, bool has_sum, double sum)
 {
 	hent_t *e;
 	size_t i;
@@ -204,6 +213,9 @@ static int htab_add(htab_t *t, const char *name, size_t n, uint32_t h, const pro
 	e->name_len = n;
 	e->b_off = t->blen;
 	e->nb = (uint32_t)nb;
+	e->t = when;
+	e->has_sum = has_sum;
+	e->sum = sum;
 	memcpy(t->names + t->nlen, name, n);
 	t->nlen += n;
 	if (nb)
@@ -368,13 +380,19 @@ typedef struct {
 	char err[160];
 } mres_t;
 
-static double pod_value(autoscale_metric_t m, const prom_worker_metrics_t *x)
+static double pod_value(autoscale_metric_t m, const prom_worker_metrics_t *x, double little)
 {
+	double demand;
 	if (m == AUTOSCALE_M_QUEUE_LENGTH)
 		return x->waiters;
-	/* pool occupancy counts waiting requests as demand: with a saturated pool
-	 * in-use alone would read 100% however long the queue */
-	return 100.0 * (x->pool_in_use + x->waiters) / (x->pool_size > 0 ? x->pool_size : 1);
+	/* Pool occupancy: requests in the worker per pool connection. By Little's
+	 * law the period's average of requests in the worker (in service plus
+	 * waiting) is arrival rate x time in the system = delta(latency sum) /
+	 * delta(t); without two samples the gauges give the same quantity at the
+	 * scrape instant. Waiting requests count as demand: with a saturated pool
+	 * in-use alone would read 100% however long the queue. */
+	demand = isfinite(little) ? little : x->pool_in_use + x->waiters;
+	return 100.0 * demand / (x->pool_size > 0 ? x->pool_size : 1);
 }
 
 /* calcPlainMetricReplicas (pods metrics) and GetResourceReplicas (CPU). */
@@ -417,7 +435,7 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 				total += (int64_t)llround(p->metrics.cpu_millicores);
 				req_total += rq;
 			} else {
-				total += milli(pod_value(m, &p->metrics));
+				total += milli(pod_value(m, &p->metrics, st->little[i]));
 			}
 		}
 	}
@@ -488,76 +506,96 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 	}
 }
 
-/* P99 over the pods' bucket deltas since last round, then HPA's object-metric
- * rule (getUsageRatioReplicaCount) with the ready pod count. Also rolls the
- * per-pod counter history. Returns -1 on out of memory. */
-static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
-                    const autoscale_input_t *in, mres_t *r)
+/* Rolls the per-pod counter history one round: the pods' bucket deltas
+ * since their previous sample summed by le (for P99), and each pod's period
+ * average of requests in the worker from its latency sum (for occupancy).
+ * A pod seen for the first time contributes nothing (rate() needs two
+ * samples); counters that went down mean a restart, and the new counters are
+ * the increase, as Prometheus assumes. A pod whose scrape failed keeps its
+ * old counters and time, so the next delta spans both periods. Pods no
+ * longer in the input are forgotten. Returns -1 on out of memory. */
+static int roll_history(autoscale_state_t *st, const autoscale_input_t *in, bool want_buckets)
 {
 	htab_t *old = &st->hist[st->cur];
 	htab_t *nw = &st->hist[st->cur ^ 1];
-	prom_worker_metrics_t agg;
-	size_t contributing = 0;
-	int64_t ready_count = 0;
+	prom_worker_metrics_t *agg = &st->agg;
 
-	memset(r, 0, sizeof(*r));
-	agg.nbuckets = 0;
+	agg->nbuckets = 0;
+	st->agg_pods = 0;
 	htab_clear(nw);
 	for (size_t i = 0; i < in->npods; i++) {
 		const autoscale_pod_t *p = &in->pods[i];
+		const prom_worker_metrics_t *x = &p->metrics;
 		const char *name = p->name ? p->name : "";
 		size_t n = strlen(name);
 		uint32_t h = hash_name(name, n);
 		hent_t *prev;
 
-		if (p->phase == AUTOSCALE_POD_RUNNING && p->ready)
-			ready_count++;
+		st->little[i] = NAN;
 		if (p->deleted || p->phase == AUTOSCALE_POD_FAILED)
 			continue;
 		prev = htab_find(old, name, n, h);
-		if (!p->has_metrics || p->metrics.nbuckets == 0) {
-			/* keep the old counters: next round's delta spans two periods */
-			if (prev && htab_add(nw, name, n, h, old->bk + prev->b_off, prev->nb) != 0)
+		if (!p->has_metrics) {
+			if (prev && htab_add(nw, name, n, h, old->bk + prev->b_off, prev->nb,
+			                     prev->t, prev->has_sum, prev->sum) != 0)
 				return -1;
 			continue;
 		}
-		if (htab_add(nw, name, n, h, p->metrics.buckets, p->metrics.nbuckets) != 0)
+		if (htab_add(nw, name, n, h, want_buckets ? x->buckets : NULL,
+		             want_buckets ? x->nbuckets : 0, in->now, x->has_latency_sum,
+		             x->latency_sum) != 0)
 			return -1;
 		if (prev == NULL)
-			continue; /* rate() needs two samples */
-		{
+			continue;
+		if (x->has_latency_sum && prev->has_sum && in->now > prev->t &&
+		    x->latency_sum >= prev->sum)
+			st->little[i] = (x->latency_sum - prev->sum) / (in->now - prev->t);
+		if (want_buckets && x->nbuckets > 0 && prev->nb > 0) {
 			const prom_bucket_t *pb = old->bk + prev->b_off;
-			const prom_bucket_t *cb = p->metrics.buckets;
-			size_t nb = p->metrics.nbuckets;
+			const prom_bucket_t *cb = x->buckets;
+			size_t nb = x->nbuckets;
 			bool reset = prev->nb != nb;
 			for (size_t k = 0; k < nb && !reset; k++) {
 				if (pb[k].le != cb[k].le || cb[k].count < pb[k].count)
 					reset = true;
 			}
-			/* a counter reset (worker restart): the increase is the new
-			 * value, as Prometheus' rate() assumes the counter restarted at 0 */
 			for (size_t k = 0; k < nb; k++) {
 				double dv = reset ? cb[k].count : cb[k].count - pb[k].count;
 				/* beyond PROM_MAX_BUCKETS distinct bounds over all pods
-				 * the extra bounds are dropped (the +Inf rule still holds
-				 * because every pod's +Inf bucket merges into one) */
-				(void)prom_worker_add_bucket(&agg, cb[k].le, dv);
+				 * the extra bounds are dropped */
+				(void)prom_worker_add_bucket(agg, cb[k].le, dv);
 			}
-			contributing++;
+			st->agg_pods++;
 		}
 	}
 	st->cur ^= 1;
-	if (contributing == 0) {
+	return 0;
+}
+
+/* P99 over the bucket deltas roll_history summed, then HPA's object-metric
+ * rule (getUsageRatioReplicaCount) with the ready pod count. */
+static void calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
+                     const autoscale_input_t *in, mres_t *r)
+{
+	prom_worker_metrics_t agg = st->agg;
+	int64_t ready_count = 0;
+
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < in->npods; i++) {
+		if (in->pods[i].phase == AUTOSCALE_POD_RUNNING && in->pods[i].ready)
+			ready_count++;
+	}
+	if (st->agg_pods == 0) {
 		snprintf(r->err, sizeof(r->err),
 		         "no latency histogram deltas yet (needs two samples of a pod)");
-		return 0;
+		return;
 	}
 	{
 		double total = agg.nbuckets ? agg.buckets[agg.nbuckets - 1].count : 0;
 		double q;
 		if (agg.nbuckets == 0 || !isinf(agg.buckets[agg.nbuckets - 1].le)) {
 			snprintf(r->err, sizeof(r->err), "latency histogram has no +Inf bucket");
-			return 0;
+			return;
 		}
 		if (total <= 0) {
 			q = 0; /* no requests in the period: nothing waited */
@@ -566,7 +604,7 @@ static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
 			if (isnan(q)) {
 				snprintf(r->err, sizeof(r->err),
 				         "P99 is undefined for the histogram");
-				return 0;
+				return;
 			}
 		}
 		r->ok = true;
@@ -579,7 +617,7 @@ static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
 			if (in->current_replicas != 0) {
 				if (within(pol, ratio)) {
 					r->replicas = in->current_replicas;
-					return 0;
+					return;
 				}
 				r->replicas = clamp32(ceil(ratio * (double)ready_count));
 			} else {
@@ -588,7 +626,6 @@ static int calc_p99(const autoscale_policy_t *pol, autoscale_state_t *st,
 			r->acted = true;
 		}
 	}
-	return 0;
 }
 
 /* ---- behaviors ---------------------------------------------------------------- */
@@ -818,7 +855,15 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	}
 	st->has_last_now = true;
 	st->last_now = in->now;
-	if (grow((void **)&st->cls, &st->ncls, in->npods + 1, 1) != 0) {
+	if (grow((void **)&st->cls, &st->ncls, in->npods + 1, 1) != 0 ||
+	    grow((void **)&st->little, &st->nlittle, in->npods + 1, sizeof(double)) != 0) {
+		reasonf(d, "out of memory");
+		return AUTOSCALE_ENOMEM;
+	}
+	for (size_t i = 0; i < in->npods; i++)
+		st->little[i] = NAN;
+	if ((pol->has_target[AUTOSCALE_M_P99_LATENCY] || pool_tier) &&
+	    roll_history(st, in, pol->has_target[AUTOSCALE_M_P99_LATENCY]) != 0) {
 		reasonf(d, "out of memory");
 		return AUTOSCALE_ENOMEM;
 	}
@@ -833,10 +878,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			continue;
 		nconf++;
 		if (m == AUTOSCALE_M_P99_LATENCY) {
-			if (calc_p99(pol, st, in, &mr[m]) != 0) {
-				reasonf(d, "out of memory");
-				return AUTOSCALE_ENOMEM;
-			}
+			calc_p99(pol, st, in, &mr[m]);
 		} else {
 			calc_pods_metric(pol, st, in, (autoscale_metric_t)m, &mr[m]);
 		}
@@ -926,6 +968,11 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			}
 		}
 		failed_round = ninvalid >= nconf || (ninvalid > 0 && best < R);
+		/* a burst ends a full stable window after the last one, whatever
+		 * the metrics do meanwhile */
+		if (st->burst &&
+		    in->now - st->burst_t >= (double)pol->burst_stable_window_ms / 1000.0)
+			st->burst = false;
 		if (failed_round) {
 			st->fail_rounds++;
 			st->ok_rounds = 0;
@@ -987,10 +1034,6 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 					st->burst = true;
 					st->burst_t = in->now;
 					burst_now = true;
-				} else if (st->burst &&
-				           in->now - st->burst_t >=
-				                   (double)pol->burst_stable_window_ms / 1000.0) {
-					st->burst = false;
 				}
 			}
 			if (!st->fallback) {

@@ -178,7 +178,11 @@ int base_opt_defaults(const base_opt_t *tab, void *obj, bool *seen, char *err, s
 		const char *ev;
 		if (seen)
 			seen[i] = false;
-		if (o->def && base_opt_set(o, obj, o->def, "--", err, errlen) != 0)
+		/* A field without a default starts zeroed (empty string, 0, false),
+		 * so callers can tell "not given" from garbage. */
+		if (o->def == NULL)
+			memset((char *)obj + o->offset, 0, o->size);
+		else if (base_opt_set(o, obj, o->def, "--", err, errlen) != 0)
 			return -1;
 		ev = o->env ? getenv(o->env) : NULL;
 		if (ev && *ev) {

@@ -51,7 +51,8 @@ const base_opt_t *base_opt_find(const base_opt_t *tab, const char *name);
 int base_opt_set(const base_opt_t *o, void *obj, const char *value, const char *prefix, char *err,
                  size_t errlen);
 
-/* Applies every default (then environment fallbacks) to obj. `seen`, when not
+/* Applies every default (then environment fallbacks) to obj; a field with no
+ * default is zeroed. `seen`, when not
  * NULL, is cleared (one bool per entry). 0, or -1 when a default or an
  * environment value is invalid (err names it). */
 int base_opt_defaults(const base_opt_t *tab, void *obj, bool *seen, char *err, size_t errlen);

@@ -8,7 +8,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 
 #ifndef MCP_VERSION
 #define MCP_VERSION "dev"
@@ -23,7 +23,7 @@ struct kube_client {
 	bool insecure;
 	char *token;
 	char *token_file;
-	char *basic;	 /* "user:password" base64, or NULL */
+	char *basic; /* "user:password" base64, or NULL */
 	char *namespace;
 	kube_ratelimit_t rl;
 	uint64_t rnd;
@@ -43,6 +43,7 @@ struct kube_call {
 	size_t body_len;
 	const char *content_type;
 	bool idempotent;
+	int64_t timeout_ms;
 	int attempts;
 	int retries;
 	bool auth_retried;
@@ -55,6 +56,7 @@ struct kube_call {
 	bool streaming;
 	int in_dispatch;
 	bool cancelled;
+	bool completing; /* inside its callback: cancel is a no-op */
 	int stream_err;
 	kube_status_t stream_status;
 	char stream_msg[256];
@@ -89,12 +91,15 @@ static char *dupn(const char *s, size_t n)
 	return d;
 }
 
-static char *dups(const char *s) { return s ? dupn(s, strlen(s)) : NULL; }
+static char *dups(const char *s)
+{
+	return s ? dupn(s, strlen(s)) : NULL;
+}
 
 static char *b64enc(const char *in, size_t n)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char *o = malloc((n + 2) / 3 * 4 + 1);
 	size_t j = 0;
 	if (o == NULL)
@@ -142,12 +147,13 @@ int kube_client_reload_token(kube_client_t *c)
 }
 
 kube_client_t *kube_client_new(kube_loop_t *loop, const kube_config_t *cfg,
-			       const kube_client_opts_t *o, char *err, size_t errlen)
+                               const kube_client_opts_t *o, char *err, size_t errlen)
 {
 	kube_client_t *c;
 
 	if (loop == NULL || cfg == NULL || cfg->server == NULL) {
-		snprintf(err, errlen, "kube client: loop and a configuration with a server are needed");
+		snprintf(err, errlen,
+		         "kube client: loop and a configuration with a server are needed");
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -159,7 +165,7 @@ kube_client_t *kube_client_new(kube_loop_t *loop, const kube_config_t *cfg,
 	else
 		kube_client_opts_default(&c->o);
 	snprintf(c->ua, sizeof(c->ua), "%s",
-		 c->o.user_agent ? c->o.user_agent : "mcp-autoscaler/" MCP_VERSION);
+	         c->o.user_agent ? c->o.user_agent : "mcp-autoscaler/" MCP_VERSION);
 	c->o.user_agent = NULL;
 	c->server = dups(cfg->server);
 	c->ca_file = dups(cfg->ca_file);
@@ -196,13 +202,14 @@ kube_client_t *kube_client_new(kube_loop_t *loop, const kube_config_t *cfg,
 	if (c->token_file) {
 		int rc = kube_client_reload_token(c);
 		if (rc != 0 && c->token == NULL) {
-			snprintf(err, errlen, "kube client: cannot read token file %s", c->token_file);
+			snprintf(err, errlen, "kube client: cannot read token file %s",
+			         c->token_file);
 			kube_client_free(c);
 			return NULL;
 		}
 		if (c->o.token_reload_ms > 0) {
 			c->token_timer =
-				kube_loop_timer_add(loop, c->o.token_reload_ms, token_tick, c);
+			        kube_loop_timer_add(loop, c->o.token_reload_ms, token_tick, c);
 			if (c->token_timer == NULL)
 				goto nomem;
 		}
@@ -244,7 +251,7 @@ static void call_unlink(struct kube_call *call)
 
 void kube_call_cancel(kube_call_t *call)
 {
-	if (call == NULL || call->cancelled)
+	if (call == NULL || call->cancelled || call->completing)
 		return;
 	call->cancelled = true;
 	kube_loop_timer_cancel(call->c->loop, call->timer);
@@ -279,8 +286,14 @@ void kube_client_free(kube_client_t *c)
 	free(c);
 }
 
-kube_loop_t *kube_client_loop(kube_client_t *c) { return c->loop; }
-const char *kube_client_namespace(const kube_client_t *c) { return c->namespace; }
+kube_loop_t *kube_client_loop(kube_client_t *c)
+{
+	return c->loop;
+}
+const char *kube_client_namespace(const kube_client_t *c)
+{
+	return c->namespace;
+}
 
 static double rnd01(kube_client_t *c)
 {
@@ -358,8 +371,8 @@ static int q_add(base_buf_t *b, const char *key, const char *val)
 	int rc = base_buf_printf(b, "%c%s=", strchr(b->data ? b->data : "", '?') ? '&' : '?', key);
 	for (const char *p = val; rc == 0 && *p; p++) {
 		unsigned char ch = (unsigned char)*p;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
 			rc = base_buf_append(b, p, 1);
 		} else {
 			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
@@ -377,6 +390,7 @@ static void complete(struct kube_call *call, kube_result_t *res)
 {
 	call_unlink(call);
 	res->attempts = call->attempts;
+	call->completing = true;
 	call->cb(res, call->arg);
 	kube_result_clear(res);
 	call_free(call);
@@ -406,7 +420,7 @@ static void schedule(struct kube_call *call, int64_t delay_ms)
 		memset(&res, 0, sizeof(res));
 		res.err = KUBE_ENOMEM;
 		snprintf(res.errmsg, sizeof(res.errmsg), "%s %s: out of memory", call->method,
-			 call->path);
+		         call->path);
 		complete(call, &res);
 	}
 }
@@ -455,7 +469,7 @@ static int on_watch_data(const char *p, size_t n, void *arg)
 
 	call->in_dispatch++;
 	rc = kube_wdec_feed(call->dec, p, n, emit_event, call, call->stream_msg,
-			    sizeof(call->stream_msg));
+	                    sizeof(call->stream_msg));
 	call->in_dispatch--;
 	if (call->cancelled) {
 		if (call->in_dispatch == 0)
@@ -503,16 +517,17 @@ static void http_done(const kube_http_result_t *r, void *arg)
 		if (call->stream_err == KUBE_EAPI) {
 			res.err = KUBE_EAPI;
 			res.status = call->stream_status;
-			snprintf(res.errmsg, sizeof(res.errmsg), "watch %.200s: %d %s: %.200s", call->path,
-				 res.status.code, res.status.reason, res.status.message);
+			snprintf(res.errmsg, sizeof(res.errmsg), "watch %.200s: %d %s: %.200s",
+			         call->path, res.status.code, res.status.reason,
+			         res.status.message);
 		} else if (call->stream_err != 0) {
 			res.err = call->stream_err;
 			snprintf(res.errmsg, sizeof(res.errmsg), "watch %s: %s", call->path,
-				 call->stream_msg);
+			         call->stream_msg);
 		} else if (r->err != 0) {
 			res.err = r->err;
 			snprintf(res.errmsg, sizeof(res.errmsg), "watch %s: stream dropped: %s",
-				 call->path, r->errmsg);
+			         call->path, r->errmsg);
 		}
 		complete(call, &res);
 		return;
@@ -540,33 +555,33 @@ static void http_done(const kube_http_result_t *r, void *arg)
 	}
 	bool ok = r->err == 0 && r->status >= 200 && r->status < 300;
 	if (!ok && kube_retry_allowed(&c->o.backoff, call->retries, call->idempotent, r->err,
-				      r->status, r->retry_after_ms >= 0)) {
+	                              r->status, r->retry_after_ms >= 0)) {
 		call->retries++;
-		int64_t d = kube_retry_delay(&c->o.backoff, call->retries, r->retry_after_ms,
-					     rnd01(c));
+		int64_t d =
+		        kube_retry_delay(&c->o.backoff, call->retries, r->retry_after_ms, rnd01(c));
 		char ds[32], st[16];
 		snprintf(st, sizeof(st), "%ld", r->status);
 		base_log(BASE_LOG_DEBUG, "kube_retry", "method", call->method, "path", call->path,
-			 "status", st, "error", r->err ? r->errmsg : "", "delay",
-			 base_format_duration_ms(d, ds, sizeof(ds)), (char *)NULL);
+		         "status", st, "error", r->err ? r->errmsg : "", "delay",
+		         base_format_duration_ms(d, ds, sizeof(ds)), (char *)NULL);
 		schedule(call, d);
 		return;
 	}
 	if (r->err != 0) {
 		res.err = r->err;
 		snprintf(res.errmsg, sizeof(res.errmsg), "%s %s: %s", call->method, call->path,
-			 r->errmsg);
+		         r->errmsg);
 	} else if (!ok) {
 		res.err = KUBE_EAPI;
 		kube_status_decode(r->body, r->body_len, (int)r->status, &res.status);
 		snprintf(res.errmsg, sizeof(res.errmsg), "%s %.200s: %ld %s: %.200s", call->method,
-			 call->path, r->status, res.status.reason, res.status.message);
+		         call->path, r->status, res.status.reason, res.status.message);
 	} else if (r->body_len > 0) {
 		res.obj = cJSON_ParseWithLength(r->body, r->body_len);
 		if (res.obj == NULL) {
 			res.err = KUBE_EDECODE;
 			snprintf(res.errmsg, sizeof(res.errmsg), "%s %s: response is not JSON",
-				 call->method, call->path);
+			         call->method, call->path);
 		}
 	}
 	complete(call, &res);
@@ -580,7 +595,7 @@ static void send_attempt(struct kube_call *call)
 		memset(&res, 0, sizeof(res));
 		res.err = rc;
 		snprintf(res.errmsg, sizeof(res.errmsg), "%s %s: cannot start request: %s",
-			 call->method, call->path, kube_strerror(rc));
+		         call->method, call->path, kube_strerror(rc));
 		complete(call, &res);
 	}
 }
@@ -588,7 +603,8 @@ static void send_attempt(struct kube_call *call)
 static int start_http(struct kube_call *call)
 {
 	kube_client_t *c = call->c;
-	char auth[8192];
+	char *auth = NULL;
+	size_t auth_len = 0;
 	char ctype[96];
 	char ua[200];
 	const char *hdrs[6];
@@ -599,11 +615,14 @@ static int start_http(struct kube_call *call)
 	hdrs[nh++] = "Accept: application/json";
 	snprintf(ua, sizeof(ua), "User-Agent: %s", c->ua);
 	hdrs[nh++] = ua;
-	if (c->token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-		hdrs[nh++] = auth;
-	} else if (c->basic) {
-		snprintf(auth, sizeof(auth), "Authorization: Basic %s", c->basic);
+	if (c->token || c->basic) {
+		const char *kind = c->token ? "Bearer" : "Basic";
+		const char *cred = c->token ? c->token : c->basic;
+		auth_len = strlen(cred) + 32;
+		auth = malloc(auth_len);
+		if (auth == NULL)
+			return KUBE_ENOMEM;
+		snprintf(auth, auth_len, "Authorization: %s %s", kind, cred);
 		hdrs[nh++] = auth;
 	}
 	if (call->content_type) {
@@ -617,7 +636,7 @@ static int start_http(struct kube_call *call)
 	o.headers = hdrs;
 	o.body = call->body;
 	o.body_len = call->body_len;
-	o.timeout_ms = call->watch ? 0 : c->o.timeout_ms;
+	o.timeout_ms = call->watch ? 0 : call->timeout_ms > 0 ? call->timeout_ms : c->o.timeout_ms;
 	o.max_body = c->o.max_body;
 	o.ca_file = c->ca_file;
 	o.ca_pem = c->ca_pem;
@@ -636,8 +655,11 @@ static int start_http(struct kube_call *call)
 		call->stream_err = 0;
 	}
 	rc = kube_http_start(c->loop, &o, http_done, call, &call->http);
-	/* The Authorization header was copied by libcurl; do not leave it on the stack. */
-	explicit_bzero(auth, sizeof(auth));
+	/* The header list was copied; do not leave the credential lying around. */
+	if (auth) {
+		explicit_bzero(auth, auth_len);
+		free(auth);
+	}
 	return rc;
 }
 
@@ -712,12 +734,8 @@ static int validate(const kube_req_t *r)
 {
 	char err[128];
 	if (r->list) {
-		kube_selector_t *sel = NULL;
-		if (r->list->label_selector &&
-		    kube_selector_parse(r->list->label_selector, &sel, err, sizeof(err)) != 0)
-			return KUBE_EINVAL;
-		kube_selector_free(sel);
-		if (kube_field_selector_validate(r->list->field_selector, err, sizeof(err)) != 0)
+		if (kubeapi_selectors_validate(r->list->label_selector, r->list->field_selector, err,
+					       sizeof(err)) != 0)
 			return KUBE_EINVAL;
 	}
 	switch (r->verb) {
@@ -731,7 +749,7 @@ static int validate(const kube_req_t *r)
 }
 
 static struct kube_call *call_new(kube_client_t *c, const kube_req_t *r, bool watch, kube_cb cb,
-				  void *arg, int *rc)
+                                  void *arg, int *rc)
 {
 	struct kube_call *call;
 
@@ -747,6 +765,7 @@ static struct kube_call *call_new(kube_client_t *c, const kube_req_t *r, bool wa
 	call->cb = cb;
 	call->arg = arg;
 	call->watch = watch;
+	call->timeout_ms = r->timeout_ms;
 	*rc = build_url(c, r, watch, &call->url, &call->path);
 	if (*rc != 0) {
 		free(call);
@@ -782,8 +801,8 @@ static struct kube_call *call_new(kube_client_t *c, const kube_req_t *r, bool wa
 		cJSON *pre = cJSON_AddObjectToObject(o, "preconditions");
 		cJSON_AddStringToObject(o, "kind", "DeleteOptions");
 		cJSON_AddStringToObject(o, "apiVersion", "v1");
-		if (pre == NULL || cJSON_AddStringToObject(pre, "resourceVersion",
-							   r->precondition_rv) == NULL) {
+		if (pre == NULL ||
+		    cJSON_AddStringToObject(pre, "resourceVersion", r->precondition_rv) == NULL) {
 			cJSON_Delete(o);
 			call_free(call);
 			*rc = KUBE_ENOMEM;
@@ -836,8 +855,8 @@ int kube_do(kube_client_t *c, const kube_req_t *r, kube_cb cb, void *arg, kube_c
 }
 
 int kube_watch(kube_client_t *c, const kube_resource_t *res, const char *ns,
-	       const kube_list_opts_t *o, kube_watch_event_cb ev, kube_cb end, void *arg,
-	       kube_call_t **out)
+               const kube_list_opts_t *o, kube_watch_event_cb ev, kube_cb end, void *arg,
+               kube_call_t **out)
 {
 	kube_req_t r;
 	kube_list_opts_t none;
@@ -879,15 +898,17 @@ static void sync_cb(kube_result_t *res, void *arg)
 
 int kube_do_sync(kube_client_t *c, const kube_req_t *r, kube_result_t *res)
 {
-	struct sync_state s = {false, res};
+	struct sync_state s;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	s.done = false;
+	s.res = res;
 	rc = kube_do(c, r, sync_cb, &s, NULL);
 	if (rc != 0) {
 		res->err = rc;
 		snprintf(res->errmsg, sizeof(res->errmsg), "request not sent: %s",
-			 kube_strerror(rc));
+		         kube_strerror(rc));
 		return rc;
 	}
 	while (!s.done)
@@ -898,60 +919,59 @@ int kube_do_sync(kube_client_t *c, const kube_req_t *r, kube_result_t *res)
 /* ---- convenience forms -------------------------------------------------- */
 
 int kube_get(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-	     kube_cb cb, void *arg, kube_call_t **out)
+             kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_GET, .res = res, .ns = ns, .name = name};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_list(kube_client_t *c, const kube_resource_t *res, const char *ns,
-	      const kube_list_opts_t *o, kube_cb cb, void *arg, kube_call_t **out)
+              const kube_list_opts_t *o, kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_LIST, .res = res, .ns = ns, .list = o};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_create(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *body,
-		kube_cb cb, void *arg, kube_call_t **out)
+                kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_CREATE, .res = res, .ns = ns, .body = body};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_update(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-		const char *body, kube_cb cb, void *arg, kube_call_t **out)
+                const char *body, kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_UPDATE, .res = res, .ns = ns, .name = name, .body = body};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_patch(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-	       kube_patch_type_t type, const char *patch, kube_cb cb, void *arg,
-	       kube_call_t **out)
+               kube_patch_type_t type, const char *patch, kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_PATCH,
-			.res = res,
-			.ns = ns,
-			.name = name,
-			.body = patch,
-			.patch_type = type};
+	                .res = res,
+	                .ns = ns,
+	                .name = name,
+	                .body = patch,
+	                .patch_type = type};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_delete(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-		const char *precondition_rv, kube_cb cb, void *arg, kube_call_t **out)
+                const char *precondition_rv, kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_DELETE,
-			.res = res,
-			.ns = ns,
-			.name = name,
-			.precondition_rv = precondition_rv};
+	                .res = res,
+	                .ns = ns,
+	                .name = name,
+	                .precondition_rv = precondition_rv};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_patch_annotation(kube_client_t *c, const kube_resource_t *res, const char *ns,
-			  const char *name, const char *key, const char *value, kube_cb cb,
-			  void *arg, kube_call_t **out)
+                          const char *name, const char *key, const char *value, kube_cb cb,
+                          void *arg, kube_call_t **out)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *m = o ? cJSON_AddObjectToObject(o, "metadata") : NULL;
@@ -963,9 +983,8 @@ int kube_patch_annotation(kube_client_t *c, const kube_resource_t *res, const ch
 		cJSON_Delete(o);
 		return KUBE_EINVAL;
 	}
-	if (a == NULL ||
-	    (value ? cJSON_AddStringToObject(a, key, value) : cJSON_AddNullToObject(a, key)) ==
-		    NULL) {
+	if (a == NULL || (value ? cJSON_AddStringToObject(a, key, value)
+	                        : cJSON_AddNullToObject(a, key)) == NULL) {
 		cJSON_Delete(o);
 		return KUBE_ENOMEM;
 	}
@@ -980,15 +999,18 @@ int kube_patch_annotation(kube_client_t *c, const kube_resource_t *res, const ch
 
 /* Used by objects.c: a create with an alternative on 404. */
 int kube__create_with_fallback(kube_client_t *c, const kube_resource_t *res, const char *ns,
-			       const char *body, const kube_resource_t *fb_res,
-			       const char *fb_body, kube_cb cb, void *arg, kube_call_t **out);
+                               const char *body, const kube_resource_t *fb_res, const char *fb_body,
+                               kube_cb cb, void *arg, kube_call_t **out);
 bool kube__events_core(const kube_client_t *c);
 
-bool kube__events_core(const kube_client_t *c) { return c->events_core; }
+bool kube__events_core(const kube_client_t *c)
+{
+	return c->events_core;
+}
 
 int kube__create_with_fallback(kube_client_t *c, const kube_resource_t *res, const char *ns,
-			       const char *body, const kube_resource_t *fb_res,
-			       const char *fb_body, kube_cb cb, void *arg, kube_call_t **out)
+                               const char *body, const kube_resource_t *fb_res, const char *fb_body,
+                               kube_cb cb, void *arg, kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_CREATE, .res = res, .ns = ns, .body = body};
 	kube_req_t fr = {.verb = KUBE_CREATE, .res = fb_res, .ns = ns, .body = fb_body};

@@ -35,14 +35,14 @@ typedef struct kube_client kube_client_t;
 typedef struct kube_call kube_call_t;
 
 typedef struct {
-	double qps;		 /* default 20; <= 0 disables the limiter */
-	int burst;		 /* default 30 */
-	int64_t timeout_ms;	 /* per attempt, default 30 s */
-	size_t max_body;	 /* response body cap, default 64 MiB */
-	size_t max_event;	 /* one watch event cap, default 8 MiB */
-	kube_backoff_t backoff;	 /* see kube/retry.h */
+	double qps;              /* default 20; <= 0 disables the limiter */
+	int burst;               /* default 30 */
+	int64_t timeout_ms;      /* per attempt, default 30 s */
+	size_t max_body;         /* response body cap, default 64 MiB */
+	size_t max_event;        /* one watch event cap, default 8 MiB */
+	kube_backoff_t backoff;  /* see kube/retry.h */
 	int64_t token_reload_ms; /* default 60 s (client-go re-reads every minute) */
-	const char *user_agent;	 /* default "mcp-autoscaler/VERSION" */
+	const char *user_agent;  /* default "mcp-autoscaler/VERSION" */
 } kube_client_opts_t;
 
 /* Fills o with the defaults above. */
@@ -52,7 +52,7 @@ void kube_client_opts_default(kube_client_opts_t *o);
  * copied. o may be NULL for defaults. Reads the token file once now.
  * NULL on failure with err set. */
 kube_client_t *kube_client_new(kube_loop_t *loop, const kube_config_t *cfg,
-			       const kube_client_opts_t *o, char *err, size_t errlen);
+                               const kube_client_opts_t *o, char *err, size_t errlen);
 /* Cancels every outstanding call (no callbacks) and frees. NULL is a no-op. */
 void kube_client_free(kube_client_t *c);
 kube_loop_t *kube_client_loop(kube_client_t *c);
@@ -77,26 +77,27 @@ typedef enum {
 } kube_patch_type_t;
 
 typedef struct {
-	const char *label_selector;   /* validated before sending */
+	const char *label_selector; /* validated before sending */
 	const char *field_selector;
-	long limit;		      /* page size; 0 = everything at once */
+	long limit;                   /* page size; 0 = everything at once */
 	const char *continue_token;   /* from the previous page's metadata.continue */
 	const char *resource_version; /* list: "0" serves from cache; watch: start point */
-	bool allow_bookmarks;	      /* watch */
-	long timeout_s;		      /* watch: server-side timeoutSeconds; 0 = 300..600 random */
+	bool allow_bookmarks;         /* watch */
+	long timeout_s;               /* watch: server-side timeoutSeconds; 0 = 300..600 random */
 } kube_list_opts_t;
 
 typedef struct {
 	kube_verb_t verb;
 	const kube_resource_t *res;
-	const char *ns;		      /* NULL/"" = cluster-scoped, or all namespaces for list */
-	const char *name;	      /* required except for list and create */
+	const char *ns;               /* NULL/"" = cluster-scoped, or all namespaces for list */
+	const char *name;             /* required except for list and create */
 	const char *subresource;      /* "scale", "status" or NULL */
 	const kube_list_opts_t *list; /* list only */
-	const char *body;	      /* create/update: object JSON; patch: the patch */
+	const char *body;             /* create/update: object JSON; patch: the patch */
 	kube_patch_type_t patch_type;
-	const char *precondition_rv;  /* delete: preconditions.resourceVersion */
-	bool dry_run;		      /* ?dryRun=All */
+	const char *precondition_rv; /* delete: preconditions.resourceVersion */
+	bool dry_run;                /* ?dryRun=All */
+	int64_t timeout_ms;          /* per attempt; 0 = the client's timeout_ms */
 } kube_req_t;
 
 /* Runs once per call. res and what it points to live until return; keep the
@@ -116,22 +117,21 @@ int kube_do_sync(kube_client_t *c, const kube_req_t *r, kube_result_t *res);
 
 /* Convenience forms of kube_do. body strings are JSON. */
 int kube_get(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-	     kube_cb cb, void *arg, kube_call_t **out);
+             kube_cb cb, void *arg, kube_call_t **out);
 int kube_list(kube_client_t *c, const kube_resource_t *res, const char *ns,
-	      const kube_list_opts_t *o, kube_cb cb, void *arg, kube_call_t **out);
+              const kube_list_opts_t *o, kube_cb cb, void *arg, kube_call_t **out);
 int kube_create(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *body,
-		kube_cb cb, void *arg, kube_call_t **out);
+                kube_cb cb, void *arg, kube_call_t **out);
 int kube_update(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-		const char *body, kube_cb cb, void *arg, kube_call_t **out);
+                const char *body, kube_cb cb, void *arg, kube_call_t **out);
 int kube_patch(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-	       kube_patch_type_t type, const char *patch, kube_cb cb, void *arg,
-	       kube_call_t **out);
+               kube_patch_type_t type, const char *patch, kube_cb cb, void *arg, kube_call_t **out);
 int kube_delete(kube_client_t *c, const kube_resource_t *res, const char *ns, const char *name,
-		const char *precondition_rv, kube_cb cb, void *arg, kube_call_t **out);
+                const char *precondition_rv, kube_cb cb, void *arg, kube_call_t **out);
 /* Merge-patches one annotation (value NULL removes it). */
 int kube_patch_annotation(kube_client_t *c, const kube_resource_t *res, const char *ns,
-			  const char *name, const char *key, const char *value, kube_cb cb,
-			  void *arg, kube_call_t **out);
+                          const char *name, const char *key, const char *value, kube_cb cb,
+                          void *arg, kube_call_t **out);
 
 /* ---- watch ---- */
 
@@ -148,8 +148,8 @@ typedef void (*kube_watch_event_cb)(kube_event_type_t type, const cJSON *obj, vo
  *   other errors (dropped connection, decode error): relist after backoff.
  * Handle semantics as kube_do (cancel stops events and end). */
 int kube_watch(kube_client_t *c, const kube_resource_t *res, const char *ns,
-	       const kube_list_opts_t *o, kube_watch_event_cb ev, kube_cb end, void *arg,
-	       kube_call_t **out);
+               const kube_list_opts_t *o, kube_watch_event_cb ev, kube_cb end, void *arg,
+               kube_call_t **out);
 
 /* Builds the API path of a request into buf ("/api/v1/namespaces/x/pods/y").
  * Returns 0 or KUBE_EINVAL (too long, missing name). Exposed for tests. */

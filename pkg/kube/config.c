@@ -14,7 +14,7 @@
 #include "kube/kube.h"
 
 #define MAX_KUBECONFIG_BYTES (4u << 20)
-#define MAX_FILES 16
+#define MAX_FILES            16
 
 typedef struct {
 	yaml_document_t doc;
@@ -50,7 +50,7 @@ void kube_config_free(kube_config_t *c)
 }
 
 static int read_file(const char *path, size_t max, char **out, size_t *len, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	base_buf_t b;
@@ -102,7 +102,7 @@ int kube_config_read_token(const char *path, char **token, char *err, size_t err
 	while (s < len && (data[s] == ' ' || data[s] == '\n' || data[s] == '\r' || data[s] == '\t'))
 		s++;
 	while (len > s && (data[len - 1] == ' ' || data[len - 1] == '\n' || data[len - 1] == '\r' ||
-			   data[len - 1] == '\t'))
+	                   data[len - 1] == '\t'))
 		len--;
 	if (len == s) {
 		free(data);
@@ -187,8 +187,7 @@ static yaml_node_t *yget(yaml_document_t *d, yaml_node_t *map, const char *key)
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = ynode(d, p->key);
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    k->data.scalar.length == strlen(key) &&
+		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
 		    memcmp(k->data.scalar.value, key, k->data.scalar.length) == 0)
 			return ynode(d, p->value);
 	}
@@ -217,7 +216,7 @@ static const char *ygets(yaml_document_t *d, yaml_node_t *map, const char *key)
 
 /* Finds {name: NAME, <field>: {...}} in the sequence under `list`. */
 static yaml_node_t *find_named(yaml_document_t *d, const char *list, const char *field,
-			       const char *name)
+                               const char *name)
 {
 	yaml_node_t *seq = yget(d, yaml_document_get_root_node(d), list);
 	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
@@ -276,9 +275,10 @@ static int load_doc(kcfile_t *f, const char *data, size_t len, char *err, size_t
 		return KUBE_ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
 	if (!yaml_parser_load(&parser, &f->doc)) {
-		snprintf(err, errlen, "%s: YAML error: %s at line %zu", f->path[0] ? f->path : "kubeconfig",
-			 parser.problem ? parser.problem : "unknown",
-			 (size_t)parser.problem_mark.line + 1);
+		snprintf(err, errlen, "%s: YAML error: %s at line %zu",
+		         f->path[0] ? f->path : "kubeconfig",
+		         parser.problem ? parser.problem : "unknown",
+		         (size_t)parser.problem_mark.line + 1);
 		yaml_parser_delete(&parser);
 		return KUBE_ECONFIG;
 	}
@@ -287,11 +287,19 @@ static int load_doc(kcfile_t *f, const char *data, size_t len, char *err, size_t
 	yaml_node_t *root = yaml_document_get_root_node(&f->doc);
 	if (root != NULL && root->type != YAML_MAPPING_NODE) {
 		snprintf(err, errlen, "%s: kubeconfig is not a YAML mapping",
-			 f->path[0] ? f->path : "kubeconfig");
+		         f->path[0] ? f->path : "kubeconfig");
 		return KUBE_ECONFIG;
 	}
 	return 0;
 }
+
+/* Literal defaults: a plain strdup. */
+#define SET_LIT(field, lit)                                                                        \
+	do {                                                                                       \
+		(field) = strdup(lit);                                                             \
+		if ((field) == NULL)                                                               \
+			goto nomem;                                                                \
+	} while (0)
 
 #define SET_DUP(field, val)                                                                        \
 	do {                                                                                       \
@@ -303,7 +311,7 @@ static int load_doc(kcfile_t *f, const char *data, size_t len, char *err, size_t
 	} while (0)
 
 static int set_pem(const char *b64, char **out, size_t *outlen, const char *what, const char *src,
-		   char *err, size_t errlen)
+                   char *err, size_t errlen)
 {
 	int rc;
 	if (b64 == NULL)
@@ -322,7 +330,7 @@ static int set_pem(const char *b64, char **out, size_t *outlen, const char *what
 
 /* Resolves a context across the loaded files. */
 static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config_t **out, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	kube_config_t *c = calloc(1, sizeof(*c));
 	const char *ctxname = context && context[0] ? context : NULL;
@@ -335,7 +343,7 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 		return KUBE_ENOMEM;
 	for (int i = 0; i < nfiles && ctxname == NULL; i++)
 		ctxname = ygets(&files[i].doc, yaml_document_get_root_node(&files[i].doc),
-				"current-context");
+		                "current-context");
 	if (ctxname == NULL) {
 		snprintf(err, errlen, "kubeconfig: no current-context set and no context given");
 		rc = KUBE_ECONFIG;
@@ -365,15 +373,15 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 		cf = &files[i];
 	}
 	if (cluster == NULL) {
-		snprintf(err, errlen, "kubeconfig: cluster \"%s\" (context \"%s\") not found", clname,
-			 ctxname);
+		snprintf(err, errlen, "kubeconfig: cluster \"%s\" (context \"%s\") not found",
+		         clname, ctxname);
 		rc = KUBE_ECONFIG;
 		goto fail;
 	}
 	s = ygets(&cf->doc, cluster, "server");
 	if (s == NULL || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)) {
 		snprintf(err, errlen, "kubeconfig: cluster \"%s\": server must be an http(s) URL",
-			 clname);
+		         clname);
 		rc = KUBE_ECONFIG;
 		goto fail;
 	}
@@ -389,13 +397,23 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 			goto nomem;
 	}
 	rc = set_pem(ygets(&cf->doc, cluster, "certificate-authority-data"), &c->ca_pem,
-		     &c->ca_pem_len, "certificate-authority-data", clname, err, errlen);
+	             &c->ca_pem_len, "certificate-authority-data", clname, err, errlen);
 	if (rc != 0)
 		goto fail;
 	if (parse_bool(ygets(&cf->doc, cluster, "insecure-skip-tls-verify"), &c->insecure) != 0) {
 		snprintf(err, errlen,
-			 "kubeconfig: cluster \"%s\": insecure-skip-tls-verify must be true or false",
-			 clname);
+		         "kubeconfig: cluster \"%s\": insecure-skip-tls-verify must be true or "
+		         "false",
+		         clname);
+		rc = KUBE_ECONFIG;
+		goto fail;
+	}
+	if (c->insecure && (c->ca_file || c->ca_pem)) {
+		/* kubectl refuses this too: which one was meant? */
+		snprintf(err, errlen,
+		         "kubeconfig: cluster \"%s\": certificate-authority and "
+		         "insecure-skip-tls-verify together are not allowed",
+		         clname);
 		rc = KUBE_ECONFIG;
 		goto fail;
 	}
@@ -406,15 +424,16 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 		}
 		if (user == NULL) {
 			snprintf(err, errlen, "kubeconfig: user \"%s\" (context \"%s\") not found",
-				 uname, ctxname);
+			         uname, ctxname);
 			rc = KUBE_ECONFIG;
 			goto fail;
 		}
 		if (yget(&uf->doc, user, "exec") || yget(&uf->doc, user, "auth-provider")) {
 			snprintf(err, errlen,
-				 "kubeconfig: user \"%s\": exec and auth-provider credential plugins "
-				 "are not supported; use a token, tokenFile or client certificate",
-				 uname);
+			         "kubeconfig: user \"%s\": exec and auth-provider credential "
+			         "plugins "
+			         "are not supported; use a token, tokenFile or client certificate",
+			         uname);
 			rc = KUBE_ECONFIG;
 			goto fail;
 		}
@@ -438,11 +457,11 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 				goto nomem;
 		}
 		rc = set_pem(ygets(&uf->doc, user, "client-certificate-data"), &c->cert_pem,
-			     &c->cert_pem_len, "client-certificate-data", uname, err, errlen);
+		             &c->cert_pem_len, "client-certificate-data", uname, err, errlen);
 		if (rc != 0)
 			goto fail;
 		rc = set_pem(ygets(&uf->doc, user, "client-key-data"), &c->key_pem, &c->key_pem_len,
-			     "client-key-data", uname, err, errlen);
+		             "client-key-data", uname, err, errlen);
 		if (rc != 0)
 			goto fail;
 		SET_DUP(c->username, ygets(&uf->doc, user, "username"));
@@ -451,15 +470,15 @@ static int resolve(kcfile_t *files, int nfiles, const char *context, kube_config
 		bool has_key = c->key_file || c->key_pem;
 		if (has_cert != has_key) {
 			snprintf(err, errlen,
-				 "kubeconfig: user \"%s\": a client certificate needs its key and "
-				 "the other way round",
-				 uname);
+			         "kubeconfig: user \"%s\": a client certificate needs its key and "
+			         "the other way round",
+			         uname);
 			rc = KUBE_ECONFIG;
 			goto fail;
 		}
 	}
 	if (c->namespace == NULL)
-		SET_DUP(c->namespace, "default");
+		SET_LIT(c->namespace, "default");
 	*out = c;
 	return 0;
 nomem:
@@ -480,7 +499,7 @@ static void free_files(kcfile_t *files, int n)
 }
 
 int kube_config_parse(const char *yaml, size_t len, const char *base_dir, const char *context,
-		      kube_config_t **out, char *err, size_t errlen)
+                      kube_config_t **out, char *err, size_t errlen)
 {
 	kcfile_t *f = calloc(1, sizeof(*f));
 	int rc;
@@ -502,7 +521,7 @@ int kube_config_parse(const char *yaml, size_t len, const char *base_dir, const 
 }
 
 int kube_config_from_kubeconfig(const char *paths, const char *context, kube_config_t **out,
-				char *err, size_t errlen)
+                                char *err, size_t errlen)
 {
 	kcfile_t *files = calloc(MAX_FILES, sizeof(*files));
 	int n = 0;
@@ -586,8 +605,9 @@ int kube_config_in_cluster(kube_config_t **out, char *err, size_t errlen)
 
 	*out = NULL;
 	if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0') {
-		snprintf(err, errlen, "in-cluster: KUBERNETES_SERVICE_HOST and "
-				      "KUBERNETES_SERVICE_PORT must be set");
+		snprintf(err, errlen,
+		         "in-cluster: KUBERNETES_SERVICE_HOST and "
+		         "KUBERNETES_SERVICE_PORT must be set");
 		return KUBE_ECONFIG;
 	}
 	if (dir == NULL || dir[0] == '\0')
@@ -598,7 +618,7 @@ int kube_config_in_cluster(kube_config_t **out, char *err, size_t errlen)
 	char url[512];
 	bool v6 = strchr(host, ':') != NULL;
 	if (snprintf(url, sizeof(url), "https://%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
-		     port) >= (int)sizeof(url)) {
+	             port) >= (int)sizeof(url)) {
 		snprintf(err, errlen, "in-cluster: service host too long");
 		rc = KUBE_ECONFIG;
 		goto fail;
@@ -623,9 +643,9 @@ int kube_config_in_cluster(kube_config_t **out, char *err, size_t errlen)
 	if (kube_config_read_token(path, &ns, nerr, sizeof(nerr)) == 0)
 		c->namespace = ns;
 	else
-		SET_DUP(c->namespace, "default");
-	SET_DUP(c->context, "in-cluster");
-	SET_DUP(c->source, "in-cluster");
+		SET_LIT(c->namespace, "default");
+	SET_LIT(c->context, "in-cluster");
+	SET_LIT(c->source, "in-cluster");
 	*out = c;
 	return 0;
 nomem:
@@ -635,8 +655,8 @@ fail:
 	return rc;
 }
 
-int kube_config_load(const char *explicit_path, const char *context, kube_config_t **out,
-		     char *err, size_t errlen)
+int kube_config_load(const char *explicit_path, const char *context, kube_config_t **out, char *err,
+                     size_t errlen)
 {
 	const char *env = getenv("KUBECONFIG");
 	const char *home = getenv("HOME");
@@ -658,7 +678,8 @@ int kube_config_load(const char *explicit_path, const char *context, kube_config
 	    snprintf(path, sizeof(path), "%s/.kube/config", home) < (int)sizeof(path) &&
 	    access(path, R_OK) == 0)
 		return kube_config_from_kubeconfig(path, context, out, err, errlen);
-	snprintf(err, errlen, "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, run "
-			      "in a pod, or create ~/.kube/config");
+	snprintf(err, errlen,
+	         "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, run "
+	         "in a pod, or create ~/.kube/config");
 	return KUBE_ECONFIG;
 }

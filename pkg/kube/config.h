@@ -27,43 +27,43 @@
 /* A resolved configuration. Every string is owned by the struct (freed by
  * kube_config_free) and NULL when absent; PEM fields hold decoded bytes. */
 typedef struct {
-	char *server;	     /* "https://host:port" */
-	char *ca_file;	     /* certificate-authority */
-	char *ca_pem;	     /* certificate-authority-data, decoded */
+	char *server;  /* "https://host:port" */
+	char *ca_file; /* certificate-authority */
+	char *ca_pem;  /* certificate-authority-data, decoded */
 	size_t ca_pem_len;
-	bool insecure;	     /* insecure-skip-tls-verify */
-	char *token;	     /* static bearer token */
-	char *token_file;    /* tokenFile / service-account token: re-read periodically;
-				its content wins over token when readable (client-go) */
-	char *cert_file;     /* client-certificate */
-	char *key_file;	     /* client-key */
-	char *cert_pem;	     /* client-certificate-data, decoded */
+	bool insecure;    /* insecure-skip-tls-verify */
+	char *token;      /* static bearer token */
+	char *token_file; /* tokenFile / service-account token: re-read periodically;
+	                     its content wins over token when readable (client-go) */
+	char *cert_file;  /* client-certificate */
+	char *key_file;   /* client-key */
+	char *cert_pem;   /* client-certificate-data, decoded */
 	size_t cert_pem_len;
-	char *key_pem;	     /* client-key-data, decoded */
+	char *key_pem; /* client-key-data, decoded */
 	size_t key_pem_len;
-	char *username;	     /* basic auth (rare; kept for completeness) */
+	char *username; /* basic auth (rare; kept for completeness) */
 	char *password;
-	char *namespace;     /* context namespace or the SA namespace file; never NULL
-				after a successful load ("default") */
-	char *context;	     /* context name used, "in-cluster" for in-cluster */
-	char *source;	     /* which file(s) or "in-cluster": for log lines */
+	char *namespace; /* context namespace or the SA namespace file; never NULL
+	                    after a successful load ("default") */
+	char *context;   /* context name used, "in-cluster" for in-cluster */
+	char *source;    /* which file(s) or "in-cluster": for log lines */
 } kube_config_t;
 
 /* Loads by the precedence above. explicit_path: the --kubeconfig flag or
  * NULL/"". context: a context name or NULL for current-context.
  * Returns 0 and *out (caller frees), or KUBE_ECONFIG/KUBE_EIO/KUBE_ENOMEM with
  * err naming the file and the problem. */
-int kube_config_load(const char *explicit_path, const char *context, kube_config_t **out,
-		     char *err, size_t errlen);
+int kube_config_load(const char *explicit_path, const char *context, kube_config_t **out, char *err,
+                     size_t errlen);
 
 /* Loads a kubeconfig from a colon-separated list of files (merged as above). */
 int kube_config_from_kubeconfig(const char *paths, const char *context, kube_config_t **out,
-				char *err, size_t errlen);
+                                char *err, size_t errlen);
 
 /* Parses kubeconfig YAML held in memory; base_dir resolves relative paths
  * (NULL = cwd). For tests and the fuzzer. */
 int kube_config_parse(const char *yaml, size_t len, const char *base_dir, const char *context,
-		      kube_config_t **out, char *err, size_t errlen);
+                      kube_config_t **out, char *err, size_t errlen);
 
 /* In-cluster configuration (step 3 alone). KUBE_ECONFIG when not in a pod. */
 int kube_config_in_cluster(kube_config_t **out, char *err, size_t errlen);

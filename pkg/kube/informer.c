@@ -6,7 +6,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 #include "kube/store.h"
 
 struct kube_informer {
@@ -39,23 +39,22 @@ struct kube_informer {
 static void start_list(kube_informer_t *inf, const char *cont);
 static void start_watch(kube_informer_t *inf);
 
-static char *dups(const char *s) { return s && s[0] ? strdup(s) : NULL; }
+static char *dups(const char *s)
+{
+	return s && s[0] ? strdup(s) : NULL;
+}
 
 kube_informer_t *kube_informer_new(kube_client_t *c, const kube_informer_opts_t *o,
-				   const kube_informer_handlers_t *h, void *arg, char *err,
-				   size_t errlen)
+                                   const kube_informer_handlers_t *h, void *arg, char *err,
+                                   size_t errlen)
 {
 	kube_informer_t *inf;
-	kube_selector_t *sel = NULL;
 
 	if (c == NULL || o == NULL || o->res == NULL) {
 		snprintf(err, errlen, "informer: client and resource are required");
 		return NULL;
 	}
-	if (kube_selector_parse(o->label_selector, &sel, err, errlen) != 0)
-		return NULL;
-	kube_selector_free(sel);
-	if (kube_field_selector_validate(o->field_selector, err, errlen) != 0)
+	if (kubeapi_selectors_validate(o->label_selector, o->field_selector, err, errlen) != 0)
 		return NULL;
 	inf = calloc(1, sizeof(*inf));
 	if (inf == NULL)
@@ -68,7 +67,8 @@ kube_informer_t *kube_informer_new(kube_client_t *c, const kube_informer_opts_t 
 	inf->ns = dups(o->ns);
 	inf->label = dups(o->label_selector);
 	inf->field = dups(o->field_selector);
-	if ((o->ns && o->ns[0] && !inf->ns) || (o->label_selector && o->label_selector[0] && !inf->label) ||
+	if ((o->ns && o->ns[0] && !inf->ns) ||
+	    (o->label_selector && o->label_selector[0] && !inf->label) ||
 	    (o->field_selector && o->field_selector[0] && !inf->field))
 		goto nomem;
 	inf->resync_ms = o->resync_ms;
@@ -117,7 +117,10 @@ void kube_informer_free(kube_informer_t *inf)
 }
 
 /* Brackets handler calls; returns true when the informer went away. */
-static void enter(kube_informer_t *inf) { inf->busy++; }
+static void enter(kube_informer_t *inf)
+{
+	inf->busy++;
+}
 static bool leave(kube_informer_t *inf)
 {
 	inf->busy--;
@@ -166,7 +169,7 @@ static void relist_later(kube_informer_t *inf, const char *why)
 	inf->st.errors++;
 	d = kube_retry_delay(&inf->backoff, inf->failures, -1, rnd01(inf));
 	base_log(BASE_LOG_WARN, "kube_informer_retry", "resource", inf->res.resource, "error", why,
-		 "delay", base_format_duration_ms(d, ds, sizeof(ds)), (char *)NULL);
+	         "delay", base_format_duration_ms(d, ds, sizeof(ds)), (char *)NULL);
 	kube_store_free(inf->pending);
 	inf->pending = NULL;
 	inf->retry_timer = kube_loop_timer_add(kube_client_loop(inf->c), d, retry_fire, inf);
@@ -182,8 +185,7 @@ struct diff_ctx {
 static void diff_new(const cJSON *obj, void *arg)
 {
 	kube_informer_t *inf = arg;
-	const cJSON *old =
-		kube_store_get(inf->store, kube_obj_namespace(obj), kube_obj_name(obj));
+	const cJSON *old = kube_store_get(inf->store, kube_obj_namespace(obj), kube_obj_name(obj));
 	if (inf->dying)
 		return;
 	if (old == NULL) {
@@ -406,8 +408,8 @@ int kube_informer_start(kube_informer_t *inf)
 		return KUBE_ESTATE;
 	inf->started = true;
 	if (inf->resync_ms > 0) {
-		inf->resync_timer =
-			kube_loop_timer_add(kube_client_loop(inf->c), inf->resync_ms, resync_tick, inf);
+		inf->resync_timer = kube_loop_timer_add(kube_client_loop(inf->c), inf->resync_ms,
+		                                        resync_tick, inf);
 		if (inf->resync_timer == NULL)
 			return KUBE_ENOMEM;
 	}
@@ -415,21 +417,33 @@ int kube_informer_start(kube_informer_t *inf)
 	return 0;
 }
 
-bool kube_informer_synced(const kube_informer_t *inf) { return inf->synced; }
+bool kube_informer_synced(const kube_informer_t *inf)
+{
+	return inf->synced;
+}
 
 const cJSON *kube_informer_get(const kube_informer_t *inf, const char *ns, const char *name)
 {
 	return kube_store_get(inf->store, ns, name);
 }
 
-size_t kube_informer_count(const kube_informer_t *inf) { return kube_store_count(inf->store); }
+size_t kube_informer_count(const kube_informer_t *inf)
+{
+	return kube_store_count(inf->store);
+}
 
 void kube_informer_foreach(const kube_informer_t *inf, void (*fn)(const cJSON *obj, void *arg),
-			   void *arg)
+                           void *arg)
 {
 	kube_store_foreach(inf->store, fn, arg);
 }
 
-const char *kube_informer_rv(const kube_informer_t *inf) { return inf->rv; }
+const char *kube_informer_rv(const kube_informer_t *inf)
+{
+	return inf->rv;
+}
 
-void kube_informer_stats(const kube_informer_t *inf, kube_informer_stats_t *st) { *st = inf->st; }
+void kube_informer_stats(const kube_informer_t *inf, kube_informer_stats_t *st)
+{
+	*st = inf->st;
+}

@@ -35,28 +35,28 @@ typedef struct {
 
 typedef struct {
 	const kube_resource_t *res;
-	const char *ns;		    /* NULL/"" = all namespaces */
+	const char *ns;             /* NULL/"" = all namespaces */
 	const char *label_selector; /* may be NULL */
 	const char *field_selector; /* may be NULL */
-	int64_t resync_ms;	    /* 0 = no periodic resync */
-	long page_size;		    /* list limit; 0 = 500 */
-	long watch_timeout_s;	    /* 0 = random 300..600 s as client-go */
+	int64_t resync_ms;          /* 0 = no periodic resync */
+	long page_size;             /* list limit; 0 = 500 */
+	long watch_timeout_s;       /* 0 = random 300..600 s as client-go */
 	bool keep_managed_fields;
 } kube_informer_opts_t;
 
 typedef struct {
-	unsigned lists;	    /* complete lists (initial + relists) */
-	unsigned watches;   /* watch streams opened */
+	unsigned lists;   /* complete lists (initial + relists) */
+	unsigned watches; /* watch streams opened */
 	unsigned relists_410;
-	unsigned errors;    /* failed lists or dropped watches */
-	uint64_t events;    /* watch events applied */
+	unsigned errors; /* failed lists or dropped watches */
+	uint64_t events; /* watch events applied */
 } kube_informer_stats_t;
 
 /* Creates (does not start) an informer. Strings are copied; h is copied;
  * c is borrowed. NULL with err set on a bad selector or ENOMEM. */
 kube_informer_t *kube_informer_new(kube_client_t *c, const kube_informer_opts_t *o,
-				   const kube_informer_handlers_t *h, void *arg, char *err,
-				   size_t errlen);
+                                   const kube_informer_handlers_t *h, void *arg, char *err,
+                                   size_t errlen);
 /* Starts the first list. 0 or KUBE_ESTATE (already started) / KUBE_ENOMEM. */
 int kube_informer_start(kube_informer_t *inf);
 /* Stops requests and timers and frees the store. NULL is a no-op. */
@@ -68,7 +68,7 @@ bool kube_informer_synced(const kube_informer_t *inf);
 const cJSON *kube_informer_get(const kube_informer_t *inf, const char *ns, const char *name);
 size_t kube_informer_count(const kube_informer_t *inf);
 void kube_informer_foreach(const kube_informer_t *inf, void (*fn)(const cJSON *obj, void *arg),
-			   void *arg);
+                           void *arg);
 /* Last resourceVersion seen (list, event or bookmark); "" before the first list. */
 const char *kube_informer_rv(const kube_informer_t *inf);
 void kube_informer_stats(const kube_informer_t *inf, kube_informer_stats_t *st);

@@ -110,9 +110,18 @@ static const char *meta_str(const cJSON *obj, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-const char *kube_obj_name(const cJSON *obj) { return meta_str(obj, "name"); }
-const char *kube_obj_namespace(const cJSON *obj) { return meta_str(obj, "namespace"); }
-const char *kube_obj_rv(const cJSON *obj) { return meta_str(obj, "resourceVersion"); }
+const char *kube_obj_name(const cJSON *obj)
+{
+	return meta_str(obj, "name");
+}
+const char *kube_obj_namespace(const cJSON *obj)
+{
+	return meta_str(obj, "namespace");
+}
+const char *kube_obj_rv(const cJSON *obj)
+{
+	return meta_str(obj, "resourceVersion");
+}
 
 const cJSON *kube_obj_labels(const cJSON *obj)
 {

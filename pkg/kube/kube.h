@@ -9,7 +9,7 @@
  *                    rate limit, token rotation; /scale, Events, Leases helpers
  *   kube/informer.h  list+watch cache with handlers and resync
  *   kube/watch.h     watch stream decoder (streamed JSON events)
- *   kube/selector.h  label selector parsing and matching
+ *   (label and field selectors: pkg/kubeapi, shared with kubesim)
  *   kube/retry.h     backoff and token-bucket rate limiter (pure, clock injected)
  *   kube/store.h     the informer's local object store
  */
@@ -22,17 +22,17 @@
 #include <cjson/cJSON.h>
 
 /* Error codes: 0 is success, these are negative. */
-#define KUBE_EINVAL (-1)     /* bad argument */
-#define KUBE_ENOMEM (-2)     /* out of memory */
-#define KUBE_ETOOBIG (-3)    /* response body or event over the cap */
-#define KUBE_ETRANSPORT (-4) /* connection refused/reset, DNS, protocol error */
-#define KUBE_ETIMEOUT (-5)   /* request timeout */
-#define KUBE_ETLS (-6)       /* certificate verification or TLS setup failed */
-#define KUBE_EAPI (-7)       /* the API answered with a non-2xx status: see status */
-#define KUBE_EDECODE (-8)    /* body is not the JSON expected */
-#define KUBE_ECONFIG (-9)    /* kubeconfig / in-cluster configuration problem */
-#define KUBE_EIO (-10)       /* reading a local file failed */
-#define KUBE_ESTATE (-11)    /* call not valid in the current state */
+#define KUBE_EINVAL     (-1)  /* bad argument */
+#define KUBE_ENOMEM     (-2)  /* out of memory */
+#define KUBE_ETOOBIG    (-3)  /* response body or event over the cap */
+#define KUBE_ETRANSPORT (-4)  /* connection refused/reset, DNS, protocol error */
+#define KUBE_ETIMEOUT   (-5)  /* request timeout */
+#define KUBE_ETLS       (-6)  /* certificate verification or TLS setup failed */
+#define KUBE_EAPI       (-7)  /* the API answered with a non-2xx status: see status */
+#define KUBE_EDECODE    (-8)  /* body is not the JSON expected */
+#define KUBE_ECONFIG    (-9)  /* kubeconfig / in-cluster configuration problem */
+#define KUBE_EIO        (-10) /* reading a local file failed */
+#define KUBE_ESTATE     (-11) /* call not valid in the current state */
 
 /* A static English string for a KUBE_E* code. */
 const char *kube_strerror(int err);
@@ -53,12 +53,12 @@ int kube_status_decode(const char *body, size_t len, int http_status, kube_statu
 /* What a request's callback receives. The callback may keep obj by calling
  * kube_result_take_obj(); everything else is freed after the callback returns. */
 typedef struct {
-	int err;	     /* 0 or KUBE_E* */
-	long http_status;    /* 0 when no response arrived */
+	int err;              /* 0 or KUBE_E* */
+	long http_status;     /* 0 when no response arrived */
 	kube_status_t status; /* set when err == KUBE_EAPI */
-	cJSON *obj;	     /* decoded body on success (NULL for empty bodies) */
-	int attempts;	     /* requests sent, retries included */
-	char errmsg[512];    /* one line: what failed and why */
+	cJSON *obj;           /* decoded body on success (NULL for empty bodies) */
+	int attempts;         /* requests sent, retries included */
+	char errmsg[512];     /* one line: what failed and why */
 } kube_result_t;
 
 /* Takes ownership of res->obj (the caller frees it with cJSON_Delete). */
@@ -78,9 +78,9 @@ typedef struct {
 extern const kube_resource_t KUBE_RES_CONFIGMAPS;
 extern const kube_resource_t KUBE_RES_PODS;
 extern const kube_resource_t KUBE_RES_DEPLOYMENTS;
-extern const kube_resource_t KUBE_RES_EVENTS;	   /* events.k8s.io/v1 */
+extern const kube_resource_t KUBE_RES_EVENTS;      /* events.k8s.io/v1 */
 extern const kube_resource_t KUBE_RES_CORE_EVENTS; /* core v1 events */
-extern const kube_resource_t KUBE_RES_LEASES;	   /* coordination.k8s.io/v1 */
+extern const kube_resource_t KUBE_RES_LEASES;      /* coordination.k8s.io/v1 */
 extern const kube_resource_t KUBE_RES_NAMESPACES;
 extern const kube_resource_t KUBE_RES_SECRETS;
 

@@ -68,7 +68,7 @@ struct kube_loop {
 	watch_t *graveyard;
 	int in_curl;
 	bool stop;
-	struct kube_http *reqs;	      /* handed to libcurl */
+	struct kube_http *reqs;        /* handed to libcurl */
 	struct kube_http *pending_add; /* started inside a libcurl callback */
 	struct kube_http *pending_rm;  /* cancelled inside a libcurl callback */
 	int http_count;
@@ -282,7 +282,7 @@ static void finish(kube_loop_t *loop, struct kube_http *h, CURLcode rc)
 	if (h->toobig) {
 		r.err = KUBE_ETOOBIG;
 		snprintf(h->errbuf, sizeof(h->errbuf), "response body too large (cap %zu bytes)",
-			 h->buf.max);
+		         h->buf.max);
 	} else if (h->aborted) {
 		r.err = KUBE_ETRANSPORT;
 		snprintf(h->errbuf, sizeof(h->errbuf), "aborted by receiver");
@@ -601,14 +601,20 @@ void kube_loop_run(kube_loop_t *loop)
 		kube_loop_run_once(loop, -1);
 }
 
-void kube_loop_stop(kube_loop_t *loop) { loop->stop = true; }
+void kube_loop_stop(kube_loop_t *loop)
+{
+	loop->stop = true;
+}
 
-int kube_loop_http_count(kube_loop_t *loop) { return loop->http_count; }
+int kube_loop_http_count(kube_loop_t *loop)
+{
+	return loop->http_count;
+}
 
 /* ---- HTTP requests ------------------------------------------------------ */
 
-int kube_http_start(kube_loop_t *loop, const kube_http_opts_t *o, kube_http_done_cb done,
-		    void *arg, kube_http_t **out)
+int kube_http_start(kube_loop_t *loop, const kube_http_opts_t *o, kube_http_done_cb done, void *arg,
+                    kube_http_t **out)
 {
 	struct kube_http *h;
 	struct curl_blob blob;
@@ -649,7 +655,7 @@ int kube_http_start(kube_loop_t *loop, const kube_http_opts_t *o, kube_http_done
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000));
+	                 (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000));
 	if (o->timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
 	if (h->hdrs)
@@ -770,7 +776,7 @@ static void sync_done(const kube_http_result_t *r, void *arg)
 }
 
 int kube_http_get_sync(kube_loop_t *loop, const kube_http_opts_t *o, long *status, char **body,
-		       size_t *body_len, char *err, size_t errlen)
+                       size_t *body_len, char *err, size_t errlen)
 {
 	struct sync_get s;
 	int rc;

@@ -58,18 +58,18 @@ int kube_loop_http_count(kube_loop_t *loop);
 
 typedef struct {
 	const char *url;
-	const char *method;	 /* NULL = GET */
+	const char *method;         /* NULL = GET */
 	const char *const *headers; /* NULL-terminated "Name: value" list, copied */
-	const char *body;	 /* request body, copied; NULL = none */
+	const char *body;           /* request body, copied; NULL = none */
 	size_t body_len;
-	int64_t timeout_ms;	 /* whole-transfer timeout; 0 = none (watches) */
+	int64_t timeout_ms;         /* whole-transfer timeout; 0 = none (watches) */
 	int64_t connect_timeout_ms; /* 0 = 10 s */
-	size_t max_body;	 /* cap on the buffered response body; 0 = 16 MiB */
+	size_t max_body;            /* cap on the buffered response body; 0 = 16 MiB */
 	/* TLS: a CA bundle file or PEM bytes (copied), client cert/key files or PEM */
 	const char *ca_file;
 	const char *ca_pem;
 	size_t ca_pem_len;
-	bool insecure;		 /* skip server certificate verification */
+	bool insecure; /* skip server certificate verification */
 	const char *cert_file, *key_file;
 	const char *cert_pem, *key_pem;
 	size_t cert_pem_len, key_pem_len;
@@ -84,14 +84,14 @@ typedef struct {
 } kube_http_opts_t;
 
 typedef struct {
-	int err;		 /* 0, KUBE_ETRANSPORT, KUBE_ETIMEOUT, KUBE_ETLS, KUBE_ETOOBIG */
-	long status;		 /* HTTP status, 0 if none arrived */
-	const char *body;	 /* buffered body (NUL-terminated), borrowed */
+	int err;          /* 0, KUBE_ETRANSPORT, KUBE_ETIMEOUT, KUBE_ETLS, KUBE_ETOOBIG */
+	long status;      /* HTTP status, 0 if none arrived */
+	const char *body; /* buffered body (NUL-terminated), borrowed */
 	size_t body_len;
-	int64_t retry_after_ms;	 /* from a Retry-After header (seconds), -1 if none */
-	bool aborted;		 /* on_data asked to stop */
-	const char *errmsg;	 /* curl's error text, borrowed */
-	double total_s;		 /* transfer time */
+	int64_t retry_after_ms; /* from a Retry-After header (seconds), -1 if none */
+	bool aborted;           /* on_data asked to stop */
+	const char *errmsg;     /* curl's error text, borrowed */
+	double total_s;         /* transfer time */
 } kube_http_result_t;
 
 /* Called once per started request, outside libcurl callbacks. The result's
@@ -101,8 +101,8 @@ typedef void (*kube_http_done_cb)(const kube_http_result_t *res, void *arg);
 /* Starts a request. On success *out (may be NULL) is a handle valid until
  * done is called; done is always called exactly once unless the request is
  * cancelled. Returns 0, KUBE_EINVAL or KUBE_ENOMEM (done is then not called). */
-int kube_http_start(kube_loop_t *loop, const kube_http_opts_t *o, kube_http_done_cb done,
-		    void *arg, kube_http_t **out);
+int kube_http_start(kube_loop_t *loop, const kube_http_opts_t *o, kube_http_done_cb done, void *arg,
+                    kube_http_t **out);
 /* Cancels a request: done will not be called. NULL is a no-op. Must not be
  * called on a handle whose done callback has already run. */
 void kube_http_cancel(kube_http_t *h);
@@ -111,6 +111,6 @@ void kube_http_cancel(kube_http_t *h);
  * tools and tests; never call it from inside a loop callback. The body is
  * copied into *body (caller frees; may be NULL). */
 int kube_http_get_sync(kube_loop_t *loop, const kube_http_opts_t *o, long *status, char **body,
-		       size_t *body_len, char *err, size_t errlen);
+                       size_t *body_len, char *err, size_t errlen);
 
 #endif

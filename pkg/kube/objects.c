@@ -10,8 +10,8 @@
 #include "base/clock.h"
 
 int kube__create_with_fallback(kube_client_t *c, const kube_resource_t *res, const char *ns,
-			       const char *body, const kube_resource_t *fb_res,
-			       const char *fb_body, kube_cb cb, void *arg, kube_call_t **out);
+                               const char *body, const kube_resource_t *fb_res, const char *fb_body,
+                               kube_cb cb, void *arg, kube_call_t **out);
 bool kube__events_core(const kube_client_t *c);
 
 static const cJSON *path2(const cJSON *o, const char *a, const char *b)
@@ -27,7 +27,7 @@ static void copy_str(char *dst, size_t cap, const cJSON *v)
 
 /* An int32 field: absent -> has=false; present but not an int32 -> error. */
 static int get_i32(const cJSON *v, bool *has, int32_t *out, const char *name, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	*has = false;
 	if (v == NULL || cJSON_IsNull(v))
@@ -51,41 +51,41 @@ int kube_scale_decode(const cJSON *obj, kube_scale_t *s, char *err, size_t errle
 		return KUBE_EDECODE;
 	}
 	rc = get_i32(path2(obj, "spec", "replicas"), &s->has_spec_replicas, &s->spec_replicas,
-		     "spec.replicas", err, errlen);
+	             "spec.replicas", err, errlen);
 	if (rc == 0)
 		rc = get_i32(path2(obj, "status", "replicas"), &s->has_status_replicas,
-			     &s->status_replicas, "status.replicas", err, errlen);
+		             &s->status_replicas, "status.replicas", err, errlen);
 	copy_str(s->selector, sizeof(s->selector), path2(obj, "status", "selector"));
 	copy_str(s->resource_version, sizeof(s->resource_version),
-		 path2(obj, "metadata", "resourceVersion"));
+	         path2(obj, "metadata", "resourceVersion"));
 	return rc;
 }
 
 int kube_scale_get(kube_client_t *c, const char *ns, const char *name, kube_cb cb, void *arg,
-		   kube_call_t **out)
+                   kube_call_t **out)
 {
 	kube_req_t r = {.verb = KUBE_GET,
-			.res = &KUBE_RES_DEPLOYMENTS,
-			.ns = ns,
-			.name = name,
-			.subresource = "scale"};
+	                .res = &KUBE_RES_DEPLOYMENTS,
+	                .ns = ns,
+	                .name = name,
+	                .subresource = "scale"};
 	return kube_do(c, &r, cb, arg, out);
 }
 
 int kube_scale_patch(kube_client_t *c, const char *ns, const char *name, int32_t replicas,
-		     kube_cb cb, void *arg, kube_call_t **out)
+                     kube_cb cb, void *arg, kube_call_t **out)
 {
 	char body[64];
 	if (replicas < 0)
 		return KUBE_EINVAL;
 	snprintf(body, sizeof(body), "{\"spec\":{\"replicas\":%d}}", (int)replicas);
 	kube_req_t r = {.verb = KUBE_PATCH,
-			.res = &KUBE_RES_DEPLOYMENTS,
-			.ns = ns,
-			.name = name,
-			.subresource = "scale",
-			.body = body,
-			.patch_type = KUBE_PATCH_MERGE};
+	                .res = &KUBE_RES_DEPLOYMENTS,
+	                .ns = ns,
+	                .name = name,
+	                .subresource = "scale",
+	                .body = body,
+	                .patch_type = KUBE_PATCH_MERGE};
 	return kube_do(c, &r, cb, arg, out);
 }
 
@@ -97,7 +97,7 @@ char *kube_microtime(int64_t wall_ms, char *buf, size_t cap)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000) * 1000);
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000) * 1000);
 	return buf;
 }
 
@@ -149,17 +149,17 @@ int kube_lease_decode(const cJSON *obj, kube_lease_t *l, char *err, size_t errle
 	copy_str(l->name, sizeof(l->name), path2(obj, "metadata", "name"));
 	copy_str(l->ns, sizeof(l->ns), path2(obj, "metadata", "namespace"));
 	copy_str(l->resource_version, sizeof(l->resource_version),
-		 path2(obj, "metadata", "resourceVersion"));
+	         path2(obj, "metadata", "resourceVersion"));
 	v = path2(spec, "holderIdentity", NULL);
 	if (cJSON_IsString(v)) {
 		l->has_holder = true;
 		copy_str(l->holder, sizeof(l->holder), v);
 	}
 	rc = get_i32(path2(spec, "leaseDurationSeconds", NULL), &l->has_duration, &l->duration_s,
-		     "spec.leaseDurationSeconds", err, errlen);
+	             "spec.leaseDurationSeconds", err, errlen);
 	if (rc == 0)
 		rc = get_i32(path2(spec, "leaseTransitions", NULL), &l->has_transitions,
-			     &l->transitions, "spec.leaseTransitions", err, errlen);
+		             &l->transitions, "spec.leaseTransitions", err, errlen);
 	v = path2(spec, "acquireTime", NULL);
 	if (cJSON_IsString(v)) {
 		l->has_acquire_time = true;
@@ -207,13 +207,13 @@ char *kube_lease_encode(const kube_lease_t *l)
 }
 
 int kube_lease_get(kube_client_t *c, const char *ns, const char *name, kube_cb cb, void *arg,
-		   kube_call_t **out)
+                   kube_call_t **out)
 {
 	return kube_get(c, &KUBE_RES_LEASES, ns, name, cb, arg, out);
 }
 
 int kube_lease_create(kube_client_t *c, const kube_lease_t *l, kube_cb cb, void *arg,
-		      kube_call_t **out)
+                      kube_call_t **out)
 {
 	char *body = kube_lease_encode(l);
 	int rc;
@@ -225,7 +225,7 @@ int kube_lease_create(kube_client_t *c, const kube_lease_t *l, kube_cb cb, void 
 }
 
 int kube_lease_update(kube_client_t *c, const kube_lease_t *l, kube_cb cb, void *arg,
-		      kube_call_t **out)
+                      kube_call_t **out)
 {
 	char *body;
 	int rc;
@@ -246,7 +246,7 @@ static void event_name(const kube_event_t *ev, int64_t wall_ms, char *buf, size_
 	/* client-go's recorder: "<object>.<unique hex>". */
 	static unsigned seq;
 	snprintf(buf, cap, "%.200s.%llx%04x", ev->name ? ev->name : "event",
-		 (unsigned long long)wall_ms * 1000000ULL, (seq++) & 0xffff);
+	         (unsigned long long)wall_ms * 1000000ULL, (seq++) & 0xffff);
 }
 
 static bool valid_event(const kube_event_t *ev)
@@ -321,10 +321,10 @@ char *kube_event_body_v1(const kube_event_t *ev, int64_t wall_ms)
 	cJSON_AddStringToObject(o, "action", ev->action ? ev->action : ev->reason);
 	cJSON_AddStringToObject(o, "note", note);
 	cJSON_AddStringToObject(o, "reportingController",
-				ev->reporting_controller ? ev->reporting_controller
-							 : "mcp-autoscaler.io/controller");
+	                        ev->reporting_controller ? ev->reporting_controller
+	                                                 : "mcp-autoscaler.io/controller");
 	cJSON_AddStringToObject(o, "reportingInstance",
-				ev->reporting_instance ? ev->reporting_instance : "mcp-autoscaler");
+	                        ev->reporting_instance ? ev->reporting_instance : "mcp-autoscaler");
 	free(note);
 	return finish_obj(o);
 }
@@ -334,8 +334,8 @@ char *kube_event_body_core(const kube_event_t *ev, int64_t wall_ms)
 	char name[320], t[40], t2[40];
 	char *note;
 	cJSON *o, *m, *src;
-	const char *ctl =
-		ev && ev->reporting_controller ? ev->reporting_controller : "mcp-autoscaler.io/controller";
+	const char *ctl = ev && ev->reporting_controller ? ev->reporting_controller
+	                                                 : "mcp-autoscaler.io/controller";
 
 	if (!valid_event(ev))
 		return NULL;
@@ -369,13 +369,13 @@ char *kube_event_body_core(const kube_event_t *ev, int64_t wall_ms)
 		cJSON_AddStringToObject(src, "component", ctl);
 	cJSON_AddStringToObject(o, "reportingComponent", ctl);
 	cJSON_AddStringToObject(o, "reportingInstance",
-				ev->reporting_instance ? ev->reporting_instance : "mcp-autoscaler");
+	                        ev->reporting_instance ? ev->reporting_instance : "mcp-autoscaler");
 	free(note);
 	return finish_obj(o);
 }
 
 int kube_event_create(kube_client_t *c, const kube_event_t *ev, kube_cb cb, void *arg,
-		      kube_call_t **out)
+                      kube_call_t **out)
 {
 	int64_t now = base_wall_ms();
 	char *core, *v1 = NULL;
@@ -397,7 +397,7 @@ int kube_event_create(kube_client_t *c, const kube_event_t *ev, kube_cb cb, void
 		return KUBE_ENOMEM;
 	}
 	rc = kube__create_with_fallback(c, &KUBE_RES_EVENTS, ev->ns, v1, &KUBE_RES_CORE_EVENTS,
-					core, cb, arg, out);
+	                                core, cb, arg, out);
 	free(v1);
 	free(core);
 	return rc;

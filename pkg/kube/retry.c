@@ -11,7 +11,7 @@ void kube_backoff_default(kube_backoff_t *b)
 }
 
 bool kube_retry_allowed(const kube_backoff_t *b, int retry, bool idempotent, int err, long status,
-			bool has_retry_after)
+                        bool has_retry_after)
 {
 	if (retry >= b->max_retries)
 		return false;
@@ -35,7 +35,8 @@ int64_t kube_retry_delay(const kube_backoff_t *b, int retry, int64_t retry_after
 	int64_t d;
 
 	if (retry_after_ms >= 0)
-		return retry_after_ms < b->max_retry_after_ms ? retry_after_ms : b->max_retry_after_ms;
+		return retry_after_ms < b->max_retry_after_ms ? retry_after_ms
+		                                              : b->max_retry_after_ms;
 	if (retry < 1)
 		retry = 1;
 	d = b->base_ms > 0 ? b->base_ms : 1;

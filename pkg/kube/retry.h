@@ -22,9 +22,9 @@
 #include <stdint.h>
 
 typedef struct {
-	int64_t base_ms;       /* first delay (default 250 ms) */
-	int64_t max_ms;	       /* cap on one delay (default 30 s) */
-	int max_retries;       /* retries after the first attempt (default 5) */
+	int64_t base_ms;            /* first delay (default 250 ms) */
+	int64_t max_ms;             /* cap on one delay (default 30 s) */
+	int max_retries;            /* retries after the first attempt (default 5) */
 	int64_t max_retry_after_ms; /* cap on an honoured Retry-After (default 60 s) */
 } kube_backoff_t;
 
@@ -35,7 +35,7 @@ void kube_backoff_default(kube_backoff_t *b);
  * response arrived), status the HTTP status. `retry` is how many retries have
  * been made already; false once it reaches b->max_retries. */
 bool kube_retry_allowed(const kube_backoff_t *b, int retry, bool idempotent, int err, long status,
-			bool has_retry_after);
+                        bool has_retry_after);
 
 /* Delay before retry number `retry` (1 = first retry). With a Retry-After
  * (>= 0) the server's value is used, capped at max_retry_after_ms, never less

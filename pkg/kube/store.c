@@ -192,7 +192,10 @@ const cJSON *kube_store_get(const kube_store_t *s, const char *ns, const char *n
 	return *pp ? (*pp)->obj : NULL;
 }
 
-size_t kube_store_count(const kube_store_t *s) { return s ? s->count : 0; }
+size_t kube_store_count(const kube_store_t *s)
+{
+	return s ? s->count : 0;
+}
 
 void kube_store_foreach(const kube_store_t *s, void (*fn)(const cJSON *obj, void *arg), void *arg)
 {

@@ -49,7 +49,10 @@ void kube_wdec_reset(kube_wdec_t *d)
 	d->esc = false;
 }
 
-int kube_wdec_pending(const kube_wdec_t *d) { return d->buf.len > 0; }
+int kube_wdec_pending(const kube_wdec_t *d)
+{
+	return d->buf.len > 0;
+}
 
 static int dispatch(kube_wdec_t *d, kube_wdec_emit emit, void *arg, char *err, size_t errlen)
 {
@@ -82,7 +85,7 @@ static int dispatch(kube_wdec_t *d, kube_wdec_emit emit, void *arg, char *err, s
 }
 
 int kube_wdec_feed(kube_wdec_t *d, const char *p, size_t n, kube_wdec_emit emit, void *arg,
-		   char *err, size_t errlen)
+                   char *err, size_t errlen)
 {
 	size_t start = 0;
 
@@ -96,7 +99,7 @@ int kube_wdec_feed(kube_wdec_t *d, const char *p, size_t n, kube_wdec_emit emit,
 			}
 			if (c != '{') {
 				snprintf(err, errlen, "unexpected byte 0x%02x between watch events",
-					 (unsigned char)c);
+				         (unsigned char)c);
 				return KUBE_EDECODE;
 			}
 			d->depth = 1;
@@ -125,8 +128,9 @@ int kube_wdec_feed(kube_wdec_t *d, const char *p, size_t n, kube_wdec_emit emit,
 			if (d->depth == 0) {
 				int rc = base_buf_append(&d->buf, p + start, i + 1 - start);
 				if (rc != 0) {
-					snprintf(err, errlen, "watch event too large (cap %zu bytes)",
-						 d->buf.max);
+					snprintf(err, errlen,
+					         "watch event too large (cap %zu bytes)",
+					         d->buf.max);
 					return rc == BASE_ETOOBIG ? KUBE_ETOOBIG : KUBE_ENOMEM;
 				}
 				rc = dispatch(d, emit, arg, err, errlen);

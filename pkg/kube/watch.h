@@ -37,7 +37,7 @@ void kube_wdec_reset(kube_wdec_t *d);
  * (not JSON, or not a watch event; err says why), KUBE_ENOMEM, or the
  * emitter's non-zero value. After an error the decoder must be reset. */
 int kube_wdec_feed(kube_wdec_t *d, const char *p, size_t n, kube_wdec_emit emit, void *arg,
-		   char *err, size_t errlen);
+                   char *err, size_t errlen);
 /* True when bytes of an unfinished event are buffered. */
 int kube_wdec_pending(const kube_wdec_t *d);
 

@@ -64,8 +64,15 @@ char *kubeapi_selector_format(const kubeapi_selector_t *s, char *buf, size_t cap
 /* Frees a selector; NULL is a no-op. */
 void kubeapi_selector_free(kubeapi_selector_t *s);
 
-/* Resolves a dotted path ("metadata.name") in obj; returns a borrowed node or
- * NULL when a step is missing. */
+/* Checks a label selector and a field selector in text form (either may be
+ * NULL or empty) without keeping them: for clients that send them to the API
+ * and want a clear local error first. 0, or KUBEAPI_EINVAL / KUBEAPI_ENOMEM
+ * with err naming the problem. */
+int kubeapi_selectors_validate(const char *labels, const char *fields, char *err, size_t errlen);
+
+/* Resolves a dotted path ("metadata.name"; a number indexes an array:
+ * "spec.containers.0.image") in obj; returns a borrowed node or NULL when a
+ * step is missing. */
 const cJSON *kubeapi_get_path(const cJSON *obj, const char *dotted);
 
 /* ---- patches ------------------------------------------------------------ */

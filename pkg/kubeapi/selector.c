@@ -118,6 +118,31 @@ static bool valid_label_value(const char *p, size_t n)
 	return true;
 }
 
+/* Valid label key (a Kubernetes qualified name): an optional prefix that is a
+ * DNS-1123 subdomain (lowercase alphanumerics, '-' and '.', at most 253,
+ * starting and ending alphanumeric) and '/', then a name of 1..63 chars of
+ * [A-Za-z0-9._-] starting and ending alphanumeric. */
+static bool valid_label_key(const char *p, size_t n)
+{
+	const char *slash = memchr(p, '/', n);
+	if (slash) {
+		size_t plen = (size_t)(slash - p);
+		if (plen == 0 || plen > 253 || !isalnum((unsigned char)p[0]) ||
+		    !isalnum((unsigned char)p[plen - 1]))
+			return false;
+		for (size_t i = 0; i < plen; i++) {
+			int c = (unsigned char)p[i];
+			if (!(islower(c) || isdigit(c) || c == '-' || c == '.'))
+				return false;
+		}
+		n -= plen + 1;
+		p = slash + 1;
+		if (memchr(p, '/', n))
+			return false;
+	}
+	return n > 0 && valid_label_value(p, n);
+}
+
 /* Writes "what \"text\"" into err; returns rc. */
 static int fail(char *err, size_t errlen, int rc, const char *what, const char *text)
 {
@@ -176,6 +201,10 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 			p++;
 		if (p == ks) {
 			rc = fail(err, errlen, KUBEAPI_EINVAL, "expected a key at", ks);
+			goto fail;
+		}
+		if (!field && !valid_label_key(ks, (size_t)(p - ks))) {
+			rc = fail(err, errlen, KUBEAPI_EINVAL, "invalid label key at", ks);
 			goto fail;
 		}
 		r->key = dup_n(ks, (size_t)(p - ks));
@@ -403,9 +432,17 @@ const cJSON *kubeapi_get_path(const cJSON *obj, const char *dotted)
 			return NULL;
 		memcpy(seg, p, n);
 		seg[n] = '\0';
-		if (!cJSON_IsObject(cur))
+		if (cJSON_IsArray(cur)) {
+			char *end;
+			long idx = strtol(seg, &end, 10);
+			if (!*seg || *end || idx < 0 || idx > 1000000)
+				return NULL;
+			cur = cJSON_GetArrayItem(cur, (int)idx);
+		} else if (cJSON_IsObject(cur)) {
+			cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+		} else {
 			return NULL;
-		cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+		}
 		p += n;
 		if (*p == '.')
 			p++;
@@ -558,4 +595,17 @@ char *kubeapi_selector_format(const kubeapi_selector_t *s, char *buf, size_t cap
 		o += (size_t)n;
 	}
 	return buf;
+}
+
+int kubeapi_selectors_validate(const char *labels, const char *fields, char *err, size_t errlen)
+{
+	kubeapi_selector_t *s = NULL;
+	int rc = kubeapi_selector_parse(labels, &s, err, errlen);
+	kubeapi_selector_free(s);
+	if (rc != 0)
+		return rc;
+	s = NULL;
+	rc = kubeapi_fieldsel_parse(fields, &s, err, errlen);
+	kubeapi_selector_free(s);
+	return rc;
 }

@@ -251,10 +251,12 @@ int main(void)
 	if (spawn("mcp-devsim", dargs, &dev) != 0)
 		return 1;
 	snprintf(devarg, sizeof(devarg), "%s", dev.addr);
+	/* Same device concurrency in both modes: 16 connections (pooled) or
+	 * up to 16 connects at once (connect-per-request). */
 	char *gargs[] = {"--listen", listen, "--http", listen, "--device", devarg, "--pool-size",
-			 "16", "--forwarders", "16", NULL};
+			 "16", NULL};
 	char *cargs[] = {"--listen", listen, "--http", listen, "--device", devarg,
-			 "--connect-per-request", "--forwarders", "16", NULL};
+			 "--connect-per-request", "--pool-size", "16", NULL};
 	if (spawn("mcp-worker", gargs, &gw) != 0 || spawn("mcp-worker", cargs, &cpr) != 0) {
 		stop(&gw);
 		stop(&dev);

@@ -24,9 +24,9 @@
 #include "../lib/kube_fakeapi.h"
 
 #define ROUNDS 5
-#define PODS 1000
+#define PODS   1000
 #define EVENTS 20000
-#define CMS 200
+#define CMS    200
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -45,27 +45,42 @@ static void seed_pods(kube_fakeapi_t *f)
 	char buf[4096];
 	for (int i = 0; i < PODS; i++) {
 		snprintf(buf, sizeof(buf),
-			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"mcp-worker-7d9f8c6b5-%05d\","
-			 "\"labels\":{\"app\":\"mcp-worker\",\"pod-template-hash\":\"7d9f8c6b5\"},"
-			 "\"annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\":\"9090\"},"
-			 "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
-			 "\"name\":\"mcp-worker-7d9f8c6b5\",\"uid\":\"6f1c2d3e-aaaa-bbbb-cccc-%012d\","
-			 "\"controller\":true,\"blockOwnerDeletion\":true}]},"
-			 "\"spec\":{\"containers\":[{\"name\":\"worker\",\"image\":\"registry.local/mcp/mcp-worker:0.1.0\","
-			 "\"args\":[\"--listen\",\"0.0.0.0:5020\",\"--device\",\"plc-1:502\",\"--http\",\"0.0.0.0:9090\","
-			 "\"--pool-size\",\"8\",\"--pool-size-file\",\"/etc/mcp-pool/poolSize\"],"
-			 "\"ports\":[{\"containerPort\":5020,\"protocol\":\"TCP\"},{\"containerPort\":9090,\"name\":\"metrics\"}],"
-			 "\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":\"64Mi\"},\"limits\":{\"memory\":\"128Mi\"}},"
-			 "\"readinessProbe\":{\"httpGet\":{\"path\":\"/healthz\",\"port\":9090},\"periodSeconds\":5},"
-			 "\"volumeMounts\":[{\"name\":\"pool\",\"mountPath\":\"/etc/mcp-pool\"}]}],"
-			 "\"volumes\":[{\"name\":\"pool\",\"configMap\":{\"name\":\"worker-pool\",\"optional\":true}}],"
-			 "\"nodeName\":\"node-%d\",\"serviceAccountName\":\"default\"},"
-			 "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.244.%d.%d\",\"startTime\":\"2026-12-04T16:00:00Z\","
-			 "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"2026-12-04T16:00:05Z\"},"
-			 "{\"type\":\"ContainersReady\",\"status\":\"True\"},{\"type\":\"PodScheduled\",\"status\":\"True\"}],"
-			 "\"containerStatuses\":[{\"name\":\"worker\",\"ready\":true,\"restartCount\":0,"
-			 "\"image\":\"registry.local/mcp/mcp-worker:0.1.0\",\"state\":{\"running\":{\"startedAt\":\"2026-12-04T16:00:01Z\"}}}]}}",
-			 i, i, i % 7, i / 250, i % 250);
+		         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"mcp-"
+		         "worker-7d9f8c6b5-%05d\","
+		         "\"labels\":{\"app\":\"mcp-worker\",\"pod-template-hash\":\"7d9f8c6b5\"},"
+		         "\"annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/"
+		         "port\":\"9090\"},"
+		         "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+		         "\"name\":\"mcp-worker-7d9f8c6b5\",\"uid\":\"6f1c2d3e-aaaa-bbbb-cccc-%"
+		         "012d\","
+		         "\"controller\":true,\"blockOwnerDeletion\":true}]},"
+		         "\"spec\":{\"containers\":[{\"name\":\"worker\",\"image\":\"registry."
+		         "local/mcp/mcp-worker:0.1.0\","
+		         "\"args\":[\"--listen\",\"0.0.0.0:5020\",\"--device\",\"plc-1:502\",\"--"
+		         "http\",\"0.0.0.0:9090\","
+		         "\"--pool-size\",\"8\",\"--pool-size-file\",\"/etc/mcp-pool/poolSize\"],"
+		         "\"ports\":[{\"containerPort\":5020,\"protocol\":\"TCP\"},{"
+		         "\"containerPort\":9090,\"name\":\"metrics\"}],"
+		         "\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":\"64Mi\"},"
+		         "\"limits\":{\"memory\":\"128Mi\"}},"
+		         "\"readinessProbe\":{\"httpGet\":{\"path\":\"/"
+		         "healthz\",\"port\":9090},\"periodSeconds\":5},"
+		         "\"volumeMounts\":[{\"name\":\"pool\",\"mountPath\":\"/etc/mcp-pool\"}]}],"
+		         "\"volumes\":[{\"name\":\"pool\",\"configMap\":{\"name\":\"worker-pool\","
+		         "\"optional\":true}}],"
+		         "\"nodeName\":\"node-%d\",\"serviceAccountName\":\"default\"},"
+		         "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.244.%d.%d\","
+		         "\"startTime\":\"2026-12-04T16:00:00Z\","
+		         "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\","
+		         "\"lastTransitionTime\":\"2026-12-04T16:00:05Z\"},"
+		         "{\"type\":\"ContainersReady\",\"status\":\"True\"},{\"type\":"
+		         "\"PodScheduled\",\"status\":\"True\"}],"
+		         "\"containerStatuses\":[{\"name\":\"worker\",\"ready\":true,"
+		         "\"restartCount\":0,"
+		         "\"image\":\"registry.local/mcp/"
+		         "mcp-worker:0.1.0\",\"state\":{\"running\":{\"startedAt\":\"2026-12-04T16:"
+		         "00:01Z\"}}}]}}",
+		         i, i, i % 7, i / 250, i % 250);
 		if (kube_fakeapi_put(f, "/api/v1/namespaces/bench/pods", buf) == 0) {
 			fprintf(stderr, "bench_kube: seeding failed\n");
 			exit(1);
@@ -152,7 +167,8 @@ int main(void)
 		char *body = NULL;
 		int64_t t0 = base_now_ns();
 		kube_http_opts_t ho = {.url = url, .timeout_ms = 30000, .max_body = 64u << 20};
-		if (kube_http_get_sync(loop, &ho, &status, &body, &body_len, err, sizeof(err)) != 0 ||
+		if (kube_http_get_sync(loop, &ho, &status, &body, &body_len, err, sizeof(err)) !=
+		            0 ||
 		    status != 200) {
 			fprintf(stderr, "bench_kube: raw GET failed: %s\n", err);
 			return 1;
@@ -177,7 +193,8 @@ int main(void)
 		}
 	}
 	double vl = median(t_list, ROUNDS), vr = median(t_raw, ROUNDS), vm = median(mem, ROUNDS);
-	printf("bench=kube_list_pods pods=%d bytes=%zu value=%.2f unit=ms baseline=raw_http_transfer "
+	printf("bench=kube_list_pods pods=%d bytes=%zu value=%.2f unit=ms "
+	       "baseline=raw_http_transfer "
 	       "baseline_value=%.2f ratio=%.2f\n",
 	       PODS, body_len, vl, vr, vr / vl);
 	printf("bench=kube_list_pods_mem pods=%d value=%.0f unit=KiB baseline=raw_body "
@@ -191,24 +208,26 @@ int main(void)
 	pad[1000] = '\0';
 	for (int i = 0; i < CMS; i++) {
 		snprintf(cm, sizeof(cm),
-			 "{\"metadata\":{\"name\":\"cm-%d\",\"labels\":{\"app\":\"b\"}},\"data\":{\"v\":\"0\",\"pad\":\"%s\"}}",
-			 i, pad);
+		         "{\"metadata\":{\"name\":\"cm-%d\",\"labels\":{\"app\":\"b\"}},\"data\":{"
+		         "\"v\":\"0\",\"pad\":\"%s\"}}",
+		         i, pad);
 		kube_fakeapi_put(f, "/api/v1/namespaces/wbench/configmaps", cm);
 	}
 	for (int r = 0; r < ROUNDS; r++) {
 		uint64_t rv0 = kube_fakeapi_rv(f);
 		for (int i = 0; i < EVENTS; i++) {
 			snprintf(cm, sizeof(cm),
-				 "{\"metadata\":{\"name\":\"cm-%d\",\"labels\":{\"app\":\"b\"}},\"data\":{\"v\":\"%d\",\"pad\":\"%s\"}}",
-				 i % CMS, i, pad);
+			         "{\"metadata\":{\"name\":\"cm-%d\",\"labels\":{\"app\":\"b\"}},"
+			         "\"data\":{\"v\":\"%d\",\"pad\":\"%s\"}}",
+			         i % CMS, i, pad);
 			kube_fakeapi_put(f, "/api/v1/namespaces/wbench/configmaps", cm);
 		}
 		/* raw: stream the same watch, count event lines */
 		char wurl[512];
 		snprintf(wurl, sizeof(wurl),
-			 "%s/api/v1/namespaces/wbench/configmaps?watch=1&resourceVersion=%llu&"
-			 "labelSelector=app%%3Db&allowWatchBookmarks=true&timeoutSeconds=60",
-			 kube_fakeapi_url(f), (unsigned long long)rv0);
+		         "%s/api/v1/namespaces/wbench/configmaps?watch=1&resourceVersion=%llu&"
+		         "labelSelector=app%%3Db&allowWatchBookmarks=true&timeoutSeconds=60",
+		         kube_fakeapi_url(f), (unsigned long long)rv0);
 		struct raw_stream rs = {0, EVENTS, 0, false};
 		kube_http_opts_t ho = {.url = wurl, .on_data = raw_data};
 		int64_t t0 = base_now_ns();
@@ -220,8 +239,10 @@ int main(void)
 		/* informer: its list claims rv0, so its watch replays the backlog */
 		icount_t ic = {0};
 		kube_informer_handlers_t h = {.on_update = on_upd};
-		kube_informer_opts_t io = {.res = &KUBE_RES_CONFIGMAPS, .ns = "wbench",
-					   .label_selector = "app=b", .watch_timeout_s = 60};
+		kube_informer_opts_t io = {.res = &KUBE_RES_CONFIGMAPS,
+		                           .ns = "wbench",
+		                           .label_selector = "app=b",
+		                           .watch_timeout_s = 60};
 		kube_fakeapi_set_list_rv(f, rv0);
 		kube_informer_t *inf = kube_informer_new(c, &io, &h, &ic, err, sizeof(err));
 		kube_informer_start(inf);
@@ -239,7 +260,8 @@ int main(void)
 		kube_informer_free(inf);
 	}
 	double ei = median(ev_inf, ROUNDS), er = median(ev_raw, ROUNDS);
-	printf("bench=kube_watch_informer events=%d value=%.0f unit=events/s baseline=raw_http_stream "
+	printf("bench=kube_watch_informer events=%d value=%.0f unit=events/s "
+	       "baseline=raw_http_stream "
 	       "baseline_value=%.0f ratio=%.2f\n",
 	       EVENTS, ei, er, ei / er);
 	kube_client_free(c);

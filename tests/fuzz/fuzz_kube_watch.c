@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kube_wdec_reset(d);
 	for (size_t off = 0; off < size && rc2 == 0; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
-		rc2 = kube_wdec_feed(d, (const char *)data + off, n, count, &split, err, sizeof(err));
+		rc2 = kube_wdec_feed(d, (const char *)data + off, n, count, &split, err,
+		                     sizeof(err));
 	}
 	if (rc1 != rc2 || whole.n != split.n || whole.sum != split.sum)
 		abort();

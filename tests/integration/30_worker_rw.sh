@@ -112,4 +112,9 @@ set +e
 rc=$?
 set -e
 [ $rc = 2 ] && grep -q "pool-size" "$T/err.txt" || fail "bad flag: rc=$rc $(cat "$T/err.txt")"
+set +e
+env -u MCP_WORKER_DEVICE "$MCP_BIN/mcp-worker" --listen "$HOST:0" 2>"$T/err.txt"
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q -- "--device is required" "$T/err.txt" || fail "missing --device: rc=$rc $(cat "$T/err.txt")"
 echo "ok: worker read/write, function classes, malformed frames, metrics"

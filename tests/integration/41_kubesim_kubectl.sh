@@ -56,6 +56,10 @@ start() { # start [extra flags]: (re)starts kubesim on $ADDR:$PORT
 [ $? -eq 2 ] || fail "an unknown flag must exit 2"
 "$BIN/kubesim" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "a missing --data-dir must exit 2"
+"$BIN/kubesim" --data-dir "$TMP/x" --admin 10.1.2.3:80 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "a non-loopback --admin must exit 2"
+"$BIN/kubesim" --data-dir "$TMP/x" --faults '{"code":999}' --listen 127.5.0.1:1 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "a bad --faults must exit 2"
 
 started=0
 for attempt in 1 2 3 4 5; do
@@ -159,6 +163,27 @@ k scale -n demo deploy/worker --replicas=5 >/dev/null || fail "scale"
 api GET /apis/apps/v1/namespaces/demo/deployments/worker/scale
 [ "$CODE" = 200 ] && [ "$(jget spec.replicas)" = 5 ] && [ "$(jget status.selector)" = app=worker ] ||
 	fail "GET scale ($CODE)"
+# PUT scale with the Scale's resourceVersion (retried: the Deployment
+# controller writes status concurrently), then with a stale one.
+ok=0
+for attempt in 1 2 3 4 5; do
+	api GET /apis/apps/v1/namespaces/demo/deployments/worker/scale
+	SRV=$(jget metadata.resourceVersion)
+	api PUT /apis/apps/v1/namespaces/demo/deployments/worker/scale "{\"kind\":\"Scale\",\"apiVersion\":\"autoscaling/v1\",\"metadata\":{\"name\":\"worker\",\"namespace\":\"demo\",\"resourceVersion\":\"$SRV\"},\"spec\":{\"replicas\":6}}"
+	if [ "$CODE" = 200 ]; then ok=1; break; fi
+	[ "$CODE" = 409 ] || fail "PUT scale gave $CODE"
+done
+[ $ok = 1 ] && [ "$(jget spec.replicas)" = 6 ] || fail "PUT scale did not succeed"
+api PUT /apis/apps/v1/namespaces/demo/deployments/worker/scale '{"metadata":{"name":"worker","resourceVersion":"1"},"spec":{"replicas":7}}'
+[ "$CODE" = 409 ] || fail "PUT scale with a stale resourceVersion gave $CODE"
+# /status writes change only status; main writes keep it (a Service: no
+# controller writes its status).
+api PATCH /api/v1/namespaces/demo/services/worker/status '{"status":{"loadBalancer":{"ingress":[{"ip":"127.5.0.1"}]}},"spec":{"type":"NodePort"}}' application/merge-patch+json
+[ "$CODE" = 200 ] && [ "$(jget status.loadBalancer.ingress.0.ip)" = 127.5.0.1 ] && [ "$(jget spec.type)" = ClusterIP ] ||
+	fail "PATCH service status ($CODE)"
+api PATCH /api/v1/namespaces/demo/services/worker '{"status":{"loadBalancer":{}}}' application/merge-patch+json
+[ "$(jget status.loadBalancer.ingress.0.ip)" = 127.5.0.1 ] || fail "a main-resource patch changed status"
+k scale -n demo deploy/worker --replicas=5 >/dev/null || fail "scale back"
 api PATCH /apis/apps/v1/namespaces/demo/deployments/worker/scale '{"spec":{"replicas":-1}}' application/merge-patch+json
 [ "$CODE" = 422 ] || fail "negative replicas via scale gave $CODE, want 422"
 
@@ -187,6 +212,24 @@ CONT=$(jget metadata.continue)
 api GET "/api/v1/namespaces/demo/configmaps?labelSelector=page%3Dyes&limit=2&continue=$CONT"
 [ "$(jget items.0.metadata.name)" = page-3 ] || fail "second page"
 [ -z "$(jget metadata.continue)" ] || fail "last page has a continue token"
+
+# kubectl's generators send protobuf bodies (typed clients).
+k create ns gen >/dev/null || fail "kubectl create ns (protobuf)"
+k create cm gcm -n gen --from-literal=a=b >/dev/null || fail "kubectl create configmap (protobuf)"
+k create secret generic gs -n gen --from-literal=pw=x >/dev/null || fail "kubectl create secret (protobuf)"
+k create deployment gd -n gen --image=example.org/x:1 --replicas=0 >/dev/null || fail "kubectl create deployment (protobuf)"
+k expose deployment gd -n gen --port=80 >/dev/null || fail "kubectl expose (protobuf)"
+k run gp -n gen --image=busybox --command -- sleep 1 >/dev/null || fail "kubectl run (protobuf)"
+[ "$(k get cm -n gen gcm -o jsonpath='{.data.a}')" = b ] || fail "protobuf configmap data"
+[ "$(k get secret -n gen gs -o jsonpath='{.type}/{.data.pw}')" = "Opaque/eA==" ] || fail "protobuf secret"
+[ "$(k get deploy -n gen gd -o jsonpath='{.spec.replicas}/{.spec.template.spec.containers[0].image}')" = "0/example.org/x:1" ] ||
+	fail "protobuf deployment (replicas 0 must survive)"
+[ -n "$(k get svc -n gen gd -o jsonpath='{.spec.clusterIP}')" ] || fail "exposed service has no clusterIP"
+[ "$(k get pod -n gen gp -o jsonpath='{.spec.containers[0].command[0]}')" = sleep ] || fail "kubectl run pod"
+if k create role r -n gen --verb=get --resource=pods >"$TMP/out" 2>&1; then fail "protobuf Role accepted"; fi
+grep -q UnsupportedMediaType "$TMP/out" || { cat "$TMP/out"; fail "unsupported protobuf kind message"; }
+
+[ "$(k auth can-i patch deployments -n demo)" = yes ] || fail "kubectl auth can-i"
 
 # Server-side dry run stores nothing.
 k create configmap dry -n demo --from-literal=a=b --dry-run=client -o yaml >"$TMP/dry.yaml"
@@ -226,7 +269,22 @@ api POST /apis/events.k8s.io/v1/namespaces/demo/events '{"metadata":{"name":"ev1
 [ "$CODE" = 201 ] || fail "create events.k8s.io Event: $CODE"
 api POST /api/v1/namespaces/demo/events '{"metadata":{"name":"ev2"},"involvedObject":{"kind":"ConfigMap","name":"policy","namespace":"demo"},"reason":"PoolResized","message":"pool 8->16","type":"Normal","count":1}'
 [ "$CODE" = 201 ] || fail "create core Event: $CODE"
+cat >"$TMP/ev.yaml" <<'YAML'
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: ev3, namespace: demo}
+eventTime: "2026-01-01T00:00:00.000000Z"
+reportingController: test
+reportingInstance: t
+action: Apply
+reason: AppliedByKubectl
+note: applied with strict validation
+type: Normal
+regarding: {kind: ConfigMap, name: policy, namespace: demo}
+YAML
+k apply -f "$TMP/ev.yaml" >/dev/null || fail "kubectl apply of an events.k8s.io Event"
 k get events -n demo >"$TMP/ev" || fail "get events"
+grep -q AppliedByKubectl "$TMP/ev" || { cat "$TMP/ev"; fail "applied event not listed"; }
 grep -q SuccessfulRescale "$TMP/ev" && grep -q PoolResized "$TMP/ev" || { cat "$TMP/ev"; fail "events not listed"; }
 api GET /apis/events.k8s.io/v1/namespaces/demo/events/ev2
 [ "$(jget note)" = "pool 8->16" ] || fail "core Event not converted to events.k8s.io"
@@ -318,6 +376,13 @@ curl -s -X DELETE "$A/faults" >/dev/null
 SAT=$(curl -s -X POST "$A/tokens" -d '{"namespace":"demo","serviceAccount":"worker"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 CODE=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DATA/ca.crt" -H "Authorization: Bearer $SAT" "$S/api/v1/namespaces/demo/configmaps")
 [ "$CODE" = 200 ] || fail "service-account token gave $CODE"
+
+# A watch whose client hung up ends on the server too (no thread left behind).
+T0=$(ls /proc/$PID/task | wc -l)
+for i in 1 2 3; do timeout 1 kubectl --kubeconfig "$KC" get cm -n kube-public -w >/dev/null 2>&1; done
+sleep 2.5
+T1=$(ls /proc/$PID/task | wc -l)
+[ "$T1" -le "$T0" ] || fail "idle watch streams of gone clients kept their threads ($T0 -> $T1)"
 
 # Restart: SIGTERM ends kubesim cleanly (even with a watch open) and the
 # snapshot brings the cluster back.

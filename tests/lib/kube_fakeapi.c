@@ -17,7 +17,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
-#include "kube/selector.h"
+#include "kubeapi/kubeapi.h"
 
 #define MAX_FAULTS 32
 
@@ -89,7 +89,7 @@ typedef struct {
 typedef struct {
 	kube_fakeapi_t *f;
 	char *coll, *ns;
-	kube_selector_t *sel;
+	kubeapi_selector_t *sel;
 	char *field_name;
 	uint64_t pos;
 	int64_t deadline;
@@ -104,10 +104,10 @@ typedef struct {
 /* ---- helpers ---- */
 
 static void send_raw(struct MHD_Connection *c, int status, char *body, const char *ctype,
-		     int retry_after)
+                     int retry_after)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(r, "Content-Type", ctype);
 	if (retry_after >= 0) {
 		char ra[16];
@@ -126,7 +126,7 @@ static void send_json(struct MHD_Connection *c, int status, cJSON *o)
 }
 
 static void send_status(struct MHD_Connection *c, int code, const char *reason, const char *msg,
-			int retry_after)
+                        int retry_after)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "kind", "Status");
@@ -187,7 +187,10 @@ static void mset(cJSON *obj, const char *k, const char *v)
 	cJSON_AddStringToObject(m, k, v);
 }
 
-static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
+static char *xstrdup(const char *s)
+{
+	return strdup(s ? s : "");
+}
 
 /* ---- store (caller holds mu) ---- */
 
@@ -195,14 +198,15 @@ static fobj_t *find_obj(kube_fakeapi_t *f, const char *coll, const char *ns, con
 {
 	for (size_t i = 0; i < f->nobj; i++) {
 		fobj_t *o = &f->objs[i];
-		if (strcmp(o->coll, coll) == 0 && strcmp(o->ns, ns) == 0 && strcmp(o->name, name) == 0)
+		if (strcmp(o->coll, coll) == 0 && strcmp(o->ns, ns) == 0 &&
+		    strcmp(o->name, name) == 0)
 			return o;
 	}
 	return NULL;
 }
 
 static void log_event(kube_fakeapi_t *f, const char *type, const char *coll, const char *ns,
-		      const cJSON *obj)
+                      const cJSON *obj)
 {
 	if (f->nlog == f->caplog) {
 		f->caplog = f->caplog ? f->caplog * 2 : 256;
@@ -387,7 +391,7 @@ static bool ev_matches(const fwatch_t *w, const fev_t *e)
 		return false;
 	if (w->field_name && strcmp(e->name, w->field_name) != 0)
 		return false;
-	return kube_selector_match(w->sel, e->labels);
+	return kubeapi_selector_matches(w->sel, e->labels);
 }
 
 static size_t first_after(const kube_fakeapi_t *f, uint64_t rv)
@@ -412,10 +416,13 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 	for (;;) {
 		if (w->poff < w->pending.len) {
 			size_t n = w->pending.len - w->poff;
+			pthread_mutex_lock(&f->mu);
+			size_t chunk = f->chunk;
+			pthread_mutex_unlock(&f->mu);
 			if (n > max)
 				n = max;
-			if (f->chunk && n > f->chunk)
-				n = f->chunk;
+			if (chunk && n > chunk)
+				n = chunk;
 			memcpy(buf, w->pending.data + w->poff, n);
 			w->poff += n;
 			return (ssize_t)n;
@@ -432,21 +439,22 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (w->pos < f->compact_rv) {
 			pthread_mutex_unlock(&f->mu);
 			base_buf_appends(&w->pending,
-					 "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
-					 "\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
-					 "\"too old resource version\",\"reason\":\"Expired\","
-					 "\"code\":410}}\n");
+			                 "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+			                 "\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+			                 "\"too old resource version\",\"reason\":\"Expired\","
+			                 "\"code\":410}}\n");
 			w->end_after_pending = true;
 			continue;
 		}
 		/* Batch what is ready, up to 64 KiB, to keep the stream fast. */
-		for (size_t i = first_after(f, w->pos); i < f->nlog && w->pending.len < 65536; i++) {
+		for (size_t i = first_after(f, w->pos); i < f->nlog && w->pending.len < 65536;
+		     i++) {
 			fev_t *e = &f->log[i];
 			w->pos = e->rv;
 			if (!ev_matches(w, e))
 				continue;
 			base_buf_printf(&w->pending, "{\"type\":\"%s\",\"object\":%s}\n", e->type,
-					e->json);
+			                e->json);
 		}
 		if (w->pending.len > 0) {
 			pthread_mutex_unlock(&f->mu);
@@ -457,9 +465,10 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 			w->pos = f->rv;
 			w->last_bookmark = now;
 			base_buf_printf(&w->pending,
-					"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\","
-					"\"metadata\":{\"resourceVersion\":\"%llu\"}}}\n",
-					kind_of(strrchr(w->coll, '/') + 1), (unsigned long long)f->rv);
+			                "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\","
+			                "\"metadata\":{\"resourceVersion\":\"%llu\"}}}\n",
+			                kind_of(strrchr(w->coll, '/') + 1),
+			                (unsigned long long)f->rv);
 			pthread_mutex_unlock(&f->mu);
 			continue;
 		}
@@ -480,7 +489,7 @@ static void watch_free(void *cls)
 	pthread_mutex_lock(&w->f->mu);
 	w->f->watchers--;
 	pthread_mutex_unlock(&w->f->mu);
-	kube_selector_free(w->sel);
+	kubeapi_selector_free(w->sel);
 	base_buf_free(&w->pending);
 	free(w->coll);
 	free(w->ns);
@@ -496,7 +505,7 @@ static const char *arg(struct MHD_Connection *c, const char *k)
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *k,
-				     const char *v)
+                                     const char *v)
 {
 	base_buf_t *b = cls;
 	(void)kind;
@@ -524,9 +533,9 @@ static int parse_field(const char *fs, char **name_out, char **ns_out)
 		if (*val == '=')
 			val++;
 		*eq = '\0';
-		char **dst = strcmp(tok, "metadata.name") == 0	    ? name_out
-			     : strcmp(tok, "metadata.namespace") == 0 ? ns_out
-								      : NULL;
+		char **dst = strcmp(tok, "metadata.name") == 0        ? name_out
+		             : strcmp(tok, "metadata.namespace") == 0 ? ns_out
+		                                                      : NULL;
 		if (dst == NULL)
 			return -1;
 		free(*dst);
@@ -548,7 +557,7 @@ static void handle_watch(kube_fakeapi_t *f, struct MHD_Connection *c, const fpat
 	w->coll = xstrdup(p->coll);
 	w->ns = xstrdup(p->ns);
 	base_buf_init(&w->pending, 64u << 20);
-	if (kube_selector_parse(arg(c, "labelSelector"), &w->sel, err, sizeof(err)) != 0 ||
+	if (kubeapi_selector_parse(arg(c, "labelSelector"), &w->sel, err, sizeof(err)) != 0 ||
 	    parse_field(arg(c, "fieldSelector"), &w->field_name, &fns) != 0) {
 		free(fns);
 		watch_free(w);
@@ -566,8 +575,8 @@ static void handle_watch(kube_fakeapi_t *f, struct MHD_Connection *c, const fpat
 	w->drop_gen = f->drop_gen;
 	f->watchers++;
 	pthread_mutex_unlock(&f->mu);
-	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, watch_read, w, watch_free);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536,
+	                                                           watch_read, w, watch_free);
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
@@ -576,7 +585,7 @@ static void handle_watch(kube_fakeapi_t *f, struct MHD_Connection *c, const fpat
 static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath_t *p)
 {
 	char err[128];
-	kube_selector_t *sel = NULL;
+	kubeapi_selector_t *sel = NULL;
 	char *fname = NULL, *fns = NULL;
 	const char *lim = arg(c, "limit");
 	const char *cont = arg(c, "continue");
@@ -584,12 +593,12 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 	size_t start = 0;
 	uint64_t list_rv;
 
-	if (kube_selector_parse(arg(c, "labelSelector"), &sel, err, sizeof(err)) != 0) {
+	if (kubeapi_selector_parse(arg(c, "labelSelector"), &sel, err, sizeof(err)) != 0) {
 		send_status(c, 400, "BadRequest", err, -1);
 		return;
 	}
 	if (parse_field(arg(c, "fieldSelector"), &fname, &fns) != 0) {
-		kube_selector_free(sel);
+		kubeapi_selector_free(sel);
 		send_status(c, 400, "BadRequest", "unsupported field selector", -1);
 		return;
 	}
@@ -632,8 +641,8 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 		if (fname && strcmp(ob->name, fname) != 0)
 			continue;
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(ob->obj, "metadata");
-		if (!kube_selector_match(sel, md ? cJSON_GetObjectItemCaseSensitive(md, "labels")
-						 : NULL))
+		if (!kubeapi_selector_matches(sel, md ? cJSON_GetObjectItemCaseSensitive(md, "labels")
+		                                 : NULL))
 			continue;
 		if (limit > 0 && n == limit) {
 			char tok[64];
@@ -647,7 +656,7 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 	pthread_mutex_unlock(&f->mu);
 	send_json(c, 200, o);
 out:
-	kube_selector_free(sel);
+	kubeapi_selector_free(sel);
 	free(fname);
 	free(fns);
 }
@@ -671,8 +680,8 @@ static cJSON *scale_of(const fobj_t *o)
 	return s;
 }
 
-static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
-		   const char *method, const char *body, size_t body_len)
+static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url, const char *method,
+                   const char *body, size_t body_len)
 {
 	fpath_t p;
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -728,7 +737,10 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 		send_raw(c, 404, strdup("404 page not found\n"), "text/plain", -1);
 		return;
 	}
-	if (f->no_events_v1 && strcmp(p.group, "events.k8s.io") == 0) {
+	pthread_mutex_lock(&f->mu);
+	bool no_v1 = f->no_events_v1;
+	pthread_mutex_unlock(&f->mu);
+	if (no_v1 && strcmp(p.group, "events.k8s.io") == 0) {
 		send_raw(c, 404, strdup("404 page not found\n"), "text/plain", -1);
 		return;
 	}
@@ -800,9 +812,9 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 			pthread_mutex_unlock(&f->mu);
 			cJSON_Delete(in);
 			send_status(c, 409, "Conflict",
-				    "Operation cannot be fulfilled: the object has been modified; "
-				    "please apply your changes to the latest version and try again",
-				    -1);
+			            "Operation cannot be fulfilled: the object has been modified; "
+			            "please apply your changes to the latest version and try again",
+			            -1);
 			return;
 		}
 		store_replace(f, o, in);
@@ -812,18 +824,20 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 		return;
 	}
 	if (strcmp(method, "PATCH") == 0) {
-		if (ctype == NULL || (strcmp(ctype, "application/merge-patch+json") != 0 &&
-				      strcmp(ctype, "application/strategic-merge-patch+json") != 0)) {
+		if (ctype == NULL ||
+		    (strcmp(ctype, "application/merge-patch+json") != 0 &&
+		     strcmp(ctype, "application/strategic-merge-patch+json") != 0)) {
 			pthread_mutex_unlock(&f->mu);
 			cJSON_Delete(in);
 			send_status(c, 415, "UnsupportedMediaType",
-				    "the fake API server only applies merge patches", -1);
+			            "the fake API server only applies merge patches", -1);
 			return;
 		}
 		cJSON *target = cJSON_Duplicate(o->obj, 1);
 		if (scale) {
 			const cJSON *sp = cJSON_GetObjectItemCaseSensitive(in, "spec");
-			const cJSON *rep = sp ? cJSON_GetObjectItemCaseSensitive(sp, "replicas") : NULL;
+			const cJSON *rep =
+			        sp ? cJSON_GetObjectItemCaseSensitive(sp, "replicas") : NULL;
 			cJSON *patch = cJSON_CreateObject();
 			cJSON *ps = cJSON_AddObjectToObject(patch, "spec");
 			if (cJSON_IsNumber(rep))
@@ -841,8 +855,10 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 		return;
 	}
 	if (strcmp(method, "DELETE") == 0) {
-		const cJSON *pre = in ? cJSON_GetObjectItemCaseSensitive(in, "preconditions") : NULL;
-		const cJSON *prv = pre ? cJSON_GetObjectItemCaseSensitive(pre, "resourceVersion") : NULL;
+		const cJSON *pre =
+		        in ? cJSON_GetObjectItemCaseSensitive(in, "preconditions") : NULL;
+		const cJSON *prv =
+		        pre ? cJSON_GetObjectItemCaseSensitive(pre, "resourceVersion") : NULL;
 		if (cJSON_IsString(prv) &&
 		    strcmp(prv->valuestring, mstr(o->obj, "resourceVersion")) != 0) {
 			pthread_mutex_unlock(&f->mu);
@@ -863,8 +879,8 @@ static void handle(kube_fakeapi_t *f, struct MHD_Connection *c, const char *url,
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
-				 const char *method, const char *version, const char *upload,
-				 size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
 {
 	kube_fakeapi_t *f = cls;
 	reqctx_t *rc = *con_cls;
@@ -885,7 +901,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	reqctx_t *rc = *con_cls;
 	(void)cls;
@@ -919,16 +935,16 @@ static int mint_certs(kube_fakeapi_t *f, const char *ip, char *err, size_t errle
 {
 	char cmd[4096];
 	int n = snprintf(
-		cmd, sizeof(cmd),
-		"set -e; cd '%s'; "
-		"K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
-		"openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 -subj /CN=fake-ca;"
-		"openssl req -x509 $K -keyout bad.key -out bad.crt -days 2 -subj /CN=other-ca;"
-		"openssl req $K -keyout srv.key -out srv.csr -subj /CN=fakeapi;"
-		"printf 'subjectAltName=IP:%s\\nbasicConstraints=CA:FALSE\\n' > ext.cnf;"
-		"openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-		"-out srv.crt -days 2 -extfile ext.cnf",
-		f->dir, ip);
+	        cmd, sizeof(cmd),
+	        "set -e; cd '%s'; "
+	        "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
+	        "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 -subj /CN=fake-ca;"
+	        "openssl req -x509 $K -keyout bad.key -out bad.crt -days 2 -subj /CN=other-ca;"
+	        "openssl req $K -keyout srv.key -out srv.csr -subj /CN=fakeapi;"
+	        "printf 'subjectAltName=IP:%s\\nbasicConstraints=CA:FALSE\\n' > ext.cnf;"
+	        "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+	        "-out srv.crt -days 2 -extfile ext.cnf",
+	        f->dir, ip);
 	if (n < 0 || n >= (int)sizeof(cmd)) {
 		snprintf(err, errlen, "cert command too long");
 		return -1;
@@ -989,15 +1005,15 @@ kube_fakeapi_t *kube_fakeapi_start(bool tls, char *err, size_t errlen)
 		unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 		if (tls) {
 			flags |= MHD_USE_TLS;
-			f->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, f, MHD_OPTION_SOCK_ADDR,
-						&sa, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, f,
-						MHD_OPTION_HTTPS_MEM_KEY, f->key_pem,
-						MHD_OPTION_HTTPS_MEM_CERT, f->cert_pem,
-						MHD_OPTION_END);
+			f->d = MHD_start_daemon(
+			        flags, 0, NULL, NULL, access_cb, f, MHD_OPTION_SOCK_ADDR, &sa,
+			        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, f,
+			        MHD_OPTION_HTTPS_MEM_KEY, f->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+			        f->cert_pem, MHD_OPTION_END);
 		} else {
-			f->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, f, MHD_OPTION_SOCK_ADDR,
-						&sa, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, f,
-						MHD_OPTION_END);
+			f->d = MHD_start_daemon(
+			        flags, 0, NULL, NULL, access_cb, f, MHD_OPTION_SOCK_ADDR, &sa,
+			        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, f, MHD_OPTION_END);
 		}
 	}
 	if (f->d == NULL) {
@@ -1006,7 +1022,7 @@ kube_fakeapi_t *kube_fakeapi_start(bool tls, char *err, size_t errlen)
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
 	snprintf(f->url, sizeof(f->url), "%s://%s:%u", tls ? "https" : "http", ip,
-		 di ? (unsigned)di->port : 0u);
+	         di ? (unsigned)di->port : 0u);
 	return f;
 fail:
 	kube_fakeapi_stop(f);
@@ -1053,10 +1069,22 @@ void kube_fakeapi_stop(kube_fakeapi_t *f)
 	free(f);
 }
 
-const char *kube_fakeapi_url(const kube_fakeapi_t *f) { return f->url; }
-const char *kube_fakeapi_ca_file(const kube_fakeapi_t *f) { return f->ca; }
-const char *kube_fakeapi_bad_ca_file(const kube_fakeapi_t *f) { return f->badca; }
-const char *kube_fakeapi_dir(const kube_fakeapi_t *f) { return f->dir; }
+const char *kube_fakeapi_url(const kube_fakeapi_t *f)
+{
+	return f->url;
+}
+const char *kube_fakeapi_ca_file(const kube_fakeapi_t *f)
+{
+	return f->ca;
+}
+const char *kube_fakeapi_bad_ca_file(const kube_fakeapi_t *f)
+{
+	return f->badca;
+}
+const char *kube_fakeapi_dir(const kube_fakeapi_t *f)
+{
+	return f->dir;
+}
 
 void kube_fakeapi_set_token(kube_fakeapi_t *f, const char *token)
 {
@@ -1067,7 +1095,7 @@ void kube_fakeapi_set_token(kube_fakeapi_t *f, const char *token)
 }
 
 void kube_fakeapi_fault(kube_fakeapi_t *f, const char *method, const char *path_sub, int status,
-			int retry_after_s, int count)
+                        int retry_after_s, int count)
 {
 	pthread_mutex_lock(&f->mu);
 	if (f->nfault < MAX_FAULTS) {
@@ -1089,7 +1117,7 @@ void kube_fakeapi_clear_faults(kube_fakeapi_t *f)
 }
 
 void kube_fakeapi_delay(kube_fakeapi_t *f, const char *method, const char *path_sub, int delay_ms,
-			int count)
+                        int count)
 {
 	kube_fakeapi_fault(f, method, path_sub, 0, -1, count);
 	pthread_mutex_lock(&f->mu);

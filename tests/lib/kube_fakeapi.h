@@ -27,10 +27,10 @@ kube_fakeapi_t *kube_fakeapi_start(bool tls, char *err, size_t errlen);
 /* Stops, removes the temporary directory. NULL is a no-op. */
 void kube_fakeapi_stop(kube_fakeapi_t *f);
 
-const char *kube_fakeapi_url(const kube_fakeapi_t *f);	    /* "https://127.4.x.y:port" */
-const char *kube_fakeapi_ca_file(const kube_fakeapi_t *f);  /* CA that signed the server */
+const char *kube_fakeapi_url(const kube_fakeapi_t *f);         /* "https://127.4.x.y:port" */
+const char *kube_fakeapi_ca_file(const kube_fakeapi_t *f);     /* CA that signed the server */
 const char *kube_fakeapi_bad_ca_file(const kube_fakeapi_t *f); /* an unrelated CA */
-const char *kube_fakeapi_dir(const kube_fakeapi_t *f);	    /* temp dir (tokens etc.) */
+const char *kube_fakeapi_dir(const kube_fakeapi_t *f);         /* temp dir (tokens etc.) */
 
 /* Requires "Authorization: Bearer TOKEN" (NULL: accept anything). */
 void kube_fakeapi_set_token(kube_fakeapi_t *f, const char *token);
@@ -38,13 +38,13 @@ void kube_fakeapi_set_token(kube_fakeapi_t *f, const char *token);
  * contains path_sub (NULL = any) get `status` with a Status body, and a
  * Retry-After header when retry_after_s >= 0. */
 void kube_fakeapi_fault(kube_fakeapi_t *f, const char *method, const char *path_sub, int status,
-			int retry_after_s, int count);
+                        int retry_after_s, int count);
 /* Forgets every fault and delay not yet used. */
 void kube_fakeapi_clear_faults(kube_fakeapi_t *f);
 /* The next `count` matching requests are answered only after delay_ms
  * (normally otherwise). */
 void kube_fakeapi_delay(kube_fakeapi_t *f, const char *method, const char *path_sub, int delay_ms,
-			int count);
+                        int count);
 /* Ends every open watch stream abruptly (no terminating chunk). */
 void kube_fakeapi_drop_watches(kube_fakeapi_t *f);
 /* Forgets the event log: watches from an older resourceVersion get 410. */

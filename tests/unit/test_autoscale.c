@@ -935,6 +935,14 @@ static const seq_t seqs[] = {
           {45, -1, 0.2, 10, NULL},
           {75, -1, 0.2, 1, NULL},
           {90, -1, 0.2, 1, NULL}}},
+        {"fallback waits for a burst to end",
+         {BASE, Q, DOWN0, "burstThreshold", "2", "burstStableWindow", "60s", "fallbackReplicas",
+          "3", "fallbackFailureThreshold", "2", NULL},
+         4,
+         {{0, 2, 10, 10, NULL},
+          {15, -1, -1, 10, NULL},
+          {30, -1, -1, 10, NULL},
+          {75, -1, -1, 3, NULL}}},
         {"burst off: rate limited",
          {"scaleTargetRef", "Deployment/w", "maxReplicas", "100", Q, DOWN0, NULL},
          2,
@@ -1077,6 +1085,50 @@ static void test_p99_deltas_and_resets(void **state)
 	autoscale_state_free(NULL);
 }
 
+/* ---- Little's law: occupancy from the latency sum ------------------------------ */
+
+static void test_occupancy_littles_law(void **state)
+{
+	autoscale_policy_t pol;
+	const char *kv[] = {BASE, "targetPoolOccupancy", "50", NULL};
+	autoscale_state_t *st = autoscale_state_new();
+	autoscale_pod_t pod;
+	autoscale_input_t in = {0};
+	autoscale_decision_t d;
+	(void)state;
+	mkpol(kv, &pol);
+	memset(&pod, 0, sizeof(pod));
+	pod.name = "w-0";
+	pod.phase = AUTOSCALE_POD_RUNNING;
+	pod.ready = true;
+	pod.has_metrics = true;
+	pod.metrics.pool_size = 4;
+	pod.metrics.pool_in_use = 4; /* the gauge at the scrape instant: 100% */
+	pod.metrics.has_latency_sum = true;
+	pod.metrics.latency_sum = 100;
+	in.current_replicas = 1;
+	in.current_pool_size = 4;
+	in.pods = &pod;
+	in.npods = 1;
+	/* first sample: only the gauges exist */
+	in.now = 0;
+	assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+	assert_true(d.metrics[AUTOSCALE_M_POOL_OCCUPANCY].value == 100);
+	assert_int_equal(d.desired_pool_size, 8);
+	/* 30 s of latency over 15 s: 2 requests in the worker on average, 50% of 4 */
+	in.now = 15;
+	pod.metrics.latency_sum = 130;
+	assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+	assert_true(d.metrics[AUTOSCALE_M_POOL_OCCUPANCY].value == 50);
+	assert_int_equal(d.desired_pool_size, 4);
+	/* a restart (sum went down): back to the gauges for this round */
+	in.now = 30;
+	pod.metrics.latency_sum = 1;
+	assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+	assert_true(d.metrics[AUTOSCALE_M_POOL_OCCUPANCY].value == 100);
+	autoscale_state_free(st);
+}
+
 /* ---- noise: steady load with +-20% noise rarely changes replicas ------------- */
 
 static uint64_t rng = 88172645463325252ULL;
@@ -1202,6 +1254,7 @@ int main(void)
 	        cmocka_unit_test(test_decision_rows),
 	        cmocka_unit_test(test_decision_sequences),
 	        cmocka_unit_test(test_p99_deltas_and_resets),
+	        cmocka_unit_test(test_occupancy_littles_law),
 	        cmocka_unit_test(test_noise_rarely_flaps),
 	        cmocka_unit_test(test_decision_json),
 	};

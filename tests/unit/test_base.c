@@ -256,6 +256,23 @@ static void test_opt_defaults_env_seen(void **state)
 	unsetenv("TEST_N");
 }
 
+static const base_opt_t nodef_opts[] = {
+	{"dev", BASE_OPT_HOSTPORT, offsetof(cfg_t, addr), 32, 0, 0, NULL, NULL, NULL, "no default"},
+	{"cnt", BASE_OPT_INT, offsetof(cfg_t, n), sizeof(long long), 0, 0, NULL, NULL, NULL, "none"},
+	BASE_OPT_END,
+};
+
+static void test_opt_no_default_is_zeroed(void **state)
+{
+	cfg_t c;
+	char err[128];
+	(void)state;
+	memset(&c, 0x5a, sizeof(c));
+	assert_int_equal(base_opt_defaults(nodef_opts, &c, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.addr, "");
+	assert_int_equal(c.n, 0);
+}
+
 static void test_opt_help(void **state)
 {
 	char *out = NULL;
@@ -284,7 +301,7 @@ int main(void)
 	        cmocka_unit_test(test_buf_overflow_size),
 	        cmocka_unit_test(test_opt_argv_table),
 	        cmocka_unit_test(test_opt_defaults_env_seen),
-	        cmocka_unit_test(test_opt_help),
+	        cmocka_unit_test(test_opt_help), cmocka_unit_test(test_opt_no_default_is_zeroed),
 	};
 	return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

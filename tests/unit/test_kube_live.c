@@ -33,8 +33,8 @@ typedef struct {
 	bool live;
 	kube_fakeapi_t *f;
 	char admin[128];
-	kube_config_t *cfg;   /* live: loaded from the kubeconfig */
-	kube_config_t fcfg;   /* fake: built here */
+	kube_config_t *cfg; /* live: loaded from the kubeconfig */
+	kube_config_t fcfg; /* fake: built here */
 	kube_loop_t *loop;
 	char ns[64];
 	char dir[64];
@@ -43,7 +43,10 @@ typedef struct {
 
 static live_t L;
 
-static const kube_config_t *cfg(void) { return L.live ? L.cfg : &L.fcfg; }
+static const kube_config_t *cfg(void)
+{
+	return L.live ? L.cfg : &L.fcfg;
+}
 
 static int admin(const char *method, const char *path, const char *body, char *out, size_t cap)
 {
@@ -53,9 +56,12 @@ static int admin(const char *method, const char *path, const char *body, char *o
 	size_t len;
 	const char *hdrs[] = {"Content-Type: application/json", NULL};
 	snprintf(url, sizeof(url), "http://%s%s", L.admin, path);
-	kube_http_opts_t o = {.url = url, .method = method, .body = body,
-			      .body_len = body ? strlen(body) : 0, .headers = hdrs,
-			      .timeout_ms = 10000};
+	kube_http_opts_t o = {.url = url,
+	                      .method = method,
+	                      .body = body,
+	                      .body_len = body ? strlen(body) : 0,
+	                      .headers = hdrs,
+	                      .timeout_ms = 10000};
 	int rc = kube_http_get_sync(L.loop, &o, &status, &resp, &len, err, sizeof(err));
 	if (out && resp)
 		snprintf(out, cap, "%s", resp);
@@ -71,23 +77,23 @@ static void be_fault(const char *verb, const char *resource, int code, int retry
 	if (L.live) {
 		char body[256];
 		int n = snprintf(body, sizeof(body),
-				 "{\"verb\":\"%s\",\"resource\":\"%s\",\"code\":%d,\"count\":%d",
-				 verb, resource, code, count);
+		                 "{\"verb\":\"%s\",\"resource\":\"%s\",\"code\":%d,\"count\":%d",
+		                 verb, resource, code, count);
 		if (retry_after > 0)
 			n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"retryAfter\":%d",
-				      retry_after);
+			              retry_after);
 		snprintf(body + n, sizeof(body) - (size_t)n, "}");
 		admin("POST", "/faults", body, NULL, 0);
 		return;
 	}
 	const char *m = strcmp(verb, "create") == 0   ? "POST"
-			: strcmp(verb, "update") == 0 ? "PUT"
-			: strcmp(verb, "patch") == 0  ? "PATCH"
-			: strcmp(verb, "delete") == 0 ? "DELETE"
-						      : "GET";
+	                : strcmp(verb, "update") == 0 ? "PUT"
+	                : strcmp(verb, "patch") == 0  ? "PATCH"
+	                : strcmp(verb, "delete") == 0 ? "DELETE"
+	                                              : "GET";
 	char sub[96];
 	bool named = strcmp(verb, "list") != 0 && strcmp(verb, "watch") != 0 &&
-		     strcmp(verb, "create") != 0;
+	             strcmp(verb, "create") != 0;
 	snprintf(sub, sizeof(sub), "/%s/%s%s", L.ns, resource, named ? "/" : "");
 	kube_fakeapi_fault(L.f, m, sub, code, retry_after, count);
 }
@@ -131,7 +137,7 @@ static void be_mint(char *tok, size_t cap)
 	if (L.live) {
 		char out[512], body[160];
 		snprintf(body, sizeof(body), "{\"namespace\":\"%s\",\"serviceAccount\":\"rotor\"}",
-			 L.ns);
+		         L.ns);
 		admin("POST", "/tokens", body, out, sizeof(out));
 		cJSON *j = cJSON_Parse(out);
 		const cJSON *t = cJSON_GetObjectItem(j, "token");
@@ -215,17 +221,19 @@ static const char *cm(const char *name, const char *app, const char *v)
 {
 	static char buf[512];
 	snprintf(buf, sizeof(buf),
-		 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
-		 "\"labels\":{\"app\":\"%s\"}},\"data\":{\"v\":\"%s\"}}",
-		 name, app, v);
+	         "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
+	         "\"labels\":{\"app\":\"%s\"}},\"data\":{\"v\":\"%s\"}}",
+	         name, app, v);
 	return buf;
 }
 
 static void create_cm(kube_client_t *c, const char *name, const char *app)
 {
 	kube_result_t r;
-	kube_req_t q = {.verb = KUBE_CREATE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns,
-			.body = cm(name, app, "0")};
+	kube_req_t q = {.verb = KUBE_CREATE,
+	                .res = &KUBE_RES_CONFIGMAPS,
+	                .ns = L.ns,
+	                .body = cm(name, app, "0")};
 	if (kube_do_sync(c, &q, &r) != 0)
 		fail_msg("create %s: %s", name, r.errmsg);
 	kube_result_clear(&r);
@@ -269,7 +277,8 @@ static int setup(void **state)
 	kube_result_t r;
 	char body[160];
 	snprintf(body, sizeof(body),
-		 "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", L.ns);
+	         "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}",
+	         L.ns);
 	kube_req_t q = {.verb = KUBE_CREATE, .res = &KUBE_RES_NAMESPACES, .body = body};
 	int rc = kube_do_sync(c, &q, &r);
 	kube_result_clear(&r);
@@ -318,14 +327,16 @@ static void test_crud_paging_conflict(void **state)
 	int total = 0, pages = 0;
 	char cont[1024] = "";
 	do {
-		kube_list_opts_t lo = {.label_selector = "app=pager", .limit = 2,
-				       .continue_token = cont};
-		kube_req_t q = {.verb = KUBE_LIST, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .list = &lo};
+		kube_list_opts_t lo = {
+		        .label_selector = "app=pager", .limit = 2, .continue_token = cont};
+		kube_req_t q = {
+		        .verb = KUBE_LIST, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .list = &lo};
 		if (kube_do_sync(c, &q, &r) != 0)
 			fail_msg("list: %s", r.errmsg);
 		total += cJSON_GetArraySize(cJSON_GetObjectItem(r.obj, "items"));
 		pages++;
-		const cJSON *ct = cJSON_GetObjectItem(cJSON_GetObjectItem(r.obj, "metadata"), "continue");
+		const cJSON *ct =
+		        cJSON_GetObjectItem(cJSON_GetObjectItem(r.obj, "metadata"), "continue");
 		snprintf(cont, sizeof(cont), "%s", cJSON_IsString(ct) ? ct->valuestring : "");
 		kube_result_clear(&r);
 	} while (cont[0] && pages < 20);
@@ -338,8 +349,11 @@ static void test_crud_paging_conflict(void **state)
 	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(obj, "data"), "v", cJSON_CreateString("1"));
 	char *body = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
-	q = (kube_req_t){.verb = KUBE_UPDATE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns,
-			 .name = "pg-0", .body = body};
+	q = (kube_req_t){.verb = KUBE_UPDATE,
+	                 .res = &KUBE_RES_CONFIGMAPS,
+	                 .ns = L.ns,
+	                 .name = "pg-0",
+	                 .body = body};
 	if (kube_do_sync(c, &q, &r) != 0)
 		fail_msg("update: %s", r.errmsg);
 	kube_result_clear(&r);
@@ -350,12 +364,17 @@ static void test_crud_paging_conflict(void **state)
 	assert_int_equal(r.attempts, 1);
 	free(body);
 	/* merge patch, then delete; a second delete is 404 NotFound */
-	q = (kube_req_t){.verb = KUBE_PATCH, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns,
-			 .name = "pg-0", .body = "{\"data\":{\"w\":\"x\"}}"};
+	q = (kube_req_t){.verb = KUBE_PATCH,
+	                 .res = &KUBE_RES_CONFIGMAPS,
+	                 .ns = L.ns,
+	                 .name = "pg-0",
+	                 .body = "{\"data\":{\"w\":\"x\"}}"};
 	assert_int_equal(kube_do_sync(c, &q, &r), 0);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r.obj, "data"), "v")->valuestring, "1");
+	assert_string_equal(
+	        cJSON_GetObjectItem(cJSON_GetObjectItem(r.obj, "data"), "v")->valuestring, "1");
 	kube_result_clear(&r);
-	q = (kube_req_t){.verb = KUBE_DELETE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .name = "pg-0"};
+	q = (kube_req_t){
+	        .verb = KUBE_DELETE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .name = "pg-0"};
 	assert_int_equal(kube_do_sync(c, &q, &r), 0);
 	kube_result_clear(&r);
 	assert_int_equal(kube_do_sync(c, &q, &r), KUBE_EAPI);
@@ -397,8 +416,10 @@ static void test_5xx_backoff(void **state)
 	be_clear();
 	/* a create is not replayed on a bare 503 */
 	be_fault("create", "configmaps", 503, -1, 1);
-	q = (kube_req_t){.verb = KUBE_CREATE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns,
-			 .body = cm("bo2", "x", "0")};
+	q = (kube_req_t){.verb = KUBE_CREATE,
+	                 .res = &KUBE_RES_CONFIGMAPS,
+	                 .ns = L.ns,
+	                 .body = cm("bo2", "x", "0")};
 	assert_int_equal(kube_do_sync(c, &q, &r), KUBE_EAPI);
 	assert_int_equal(r.status.code, 503);
 	assert_int_equal(r.attempts, 1);
@@ -443,8 +464,8 @@ static void test_watch_drop_recovers(void **state)
 	kube_client_t *c = client(cfg(), NULL);
 	create_cm(c, "w-0", "watched");
 	create_cm(c, "w-1", "watched");
-	kube_informer_opts_t o = {.res = &KUBE_RES_CONFIGMAPS, .ns = L.ns,
-				  .label_selector = "app=watched"};
+	kube_informer_opts_t o = {
+	        .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .label_selector = "app=watched"};
 	kube_informer_t *inf = kube_informer_new(c, &o, &h, &k, err, sizeof(err));
 	assert_non_null(inf);
 	assert_int_equal(kube_informer_start(inf), 0);
@@ -458,23 +479,27 @@ static void test_watch_drop_recovers(void **state)
 	/* drop every stream, change things, and expect the informer to catch up */
 	be_drop_watches();
 	kube_result_t r;
-	kube_req_t q = {.verb = KUBE_DELETE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .name = "w-0"};
+	kube_req_t q = {
+	        .verb = KUBE_DELETE, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .name = "w-0"};
 	assert_int_equal(kube_do_sync(c, &q, &r), 0);
 	kube_result_clear(&r);
 	create_cm(c, "w-3", "watched");
-	q = (kube_req_t){.verb = KUBE_PATCH, .res = &KUBE_RES_CONFIGMAPS, .ns = L.ns, .name = "w-1",
-			 .body = "{\"data\":{\"v\":\"after-drop\"}}"};
+	q = (kube_req_t){.verb = KUBE_PATCH,
+	                 .res = &KUBE_RES_CONFIGMAPS,
+	                 .ns = L.ns,
+	                 .name = "w-1",
+	                 .body = "{\"data\":{\"v\":\"after-drop\"}}"};
 	assert_int_equal(kube_do_sync(c, &q, &r), 0);
 	kube_result_clear(&r);
 	WAIT_FOR(k.deletes == 1 && k.adds == 4 && k.updates >= 1);
 	kube_informer_stats(inf, &st);
 	assert_true(st.watches > watches);
 	fprintf(stderr, "# after drop: lists %u->%u watches %u->%u errors %u\n", lists, st.lists,
-		watches, st.watches, st.errors);
+	        watches, st.watches, st.errors);
 	assert_int_equal(kube_informer_count(inf), 3);
 	const cJSON *w1 = kube_informer_get(inf, L.ns, "w-1");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(w1, "data"), "v")->valuestring,
-			    "after-drop");
+	                    "after-drop");
 	/* the watch cannot come back for a while (503, Retry-After 3 s) and the
 	 * history it would resume from is gone meanwhile: 410, then a relist */
 	kube_informer_stats(inf, &st);
@@ -487,7 +512,7 @@ static void test_watch_drop_recovers(void **state)
 	WAIT_FOR(kube_informer_get(inf, L.ns, "w-5") != NULL);
 	kube_informer_stats(inf, &st);
 	fprintf(stderr, "# after expiry: lists %u->%u relists_410 %u->%u\n", lists, st.lists, r410,
-		st.relists_410);
+	        st.relists_410);
 	assert_true(st.lists > lists);
 	if (L.live)
 		assert_true(st.relists_410 > r410);
@@ -551,10 +576,11 @@ static void test_bad_ca_rejected(void **state)
 	char ca[128], cmd[512];
 	(void)state;
 	snprintf(ca, sizeof(ca), "%s/other-ca.crt", L.dir);
-	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		 "-keyout '%s/other-ca.key' -out '%s' -days 1 -subj /CN=not-your-ca >/dev/null 2>&1",
-		 L.dir, ca);
+	snprintf(
+	        cmd, sizeof(cmd),
+	        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	        "-keyout '%s/other-ca.key' -out '%s' -days 1 -subj /CN=not-your-ca >/dev/null 2>&1",
+	        L.dir, ca);
 	assert_int_equal(system(cmd), 0);
 	kube_config_t bc = *cfg();
 	bc.ca_pem = NULL;
@@ -575,9 +601,13 @@ static void test_events_scale_lease(void **state)
 	waiter_t w;
 	(void)state;
 	kube_client_t *c = client(cfg(), NULL);
-	kube_event_t ev = {.ns = L.ns, .kind = "ConfigMap", .api_version = "v1", .name = "policy",
-			   .type = "Normal", .reason = "SuccessfulRescale",
-			   .note = "New size: 2; reason: test"};
+	kube_event_t ev = {.ns = L.ns,
+	                   .kind = "ConfigMap",
+	                   .api_version = "v1",
+	                   .name = "policy",
+	                   .type = "Normal",
+	                   .reason = "SuccessfulRescale",
+	                   .note = "New size: 2; reason: test"};
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(kube_event_create(c, &ev, waiter_cb, &w, NULL), 0);
 	WAIT_FOR(w.done);
@@ -587,10 +617,13 @@ static void test_events_scale_lease(void **state)
 
 	char dep[1024];
 	snprintf(dep, sizeof(dep),
-		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"idle\"},"
-		 "\"spec\":{\"replicas\":0,\"selector\":{\"matchLabels\":{\"app\":\"idle\"}},"
-		 "\"template\":{\"metadata\":{\"labels\":{\"app\":\"idle\"}},\"spec\":{\"containers\":"
-		 "[{\"name\":\"c\",\"image\":\"example.invalid/none:1\",\"command\":[\"/bin/true\"]}]}}}}");
+	         "{\"apiVersion\":\"apps/"
+	         "v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"idle\"},"
+	         "\"spec\":{\"replicas\":0,\"selector\":{\"matchLabels\":{\"app\":\"idle\"}},"
+	         "\"template\":{\"metadata\":{\"labels\":{\"app\":\"idle\"}},\"spec\":{"
+	         "\"containers\":"
+	         "[{\"name\":\"c\",\"image\":\"example.invalid/none:1\",\"command\":[\"/bin/"
+	         "true\"]}]}}}}");
 	kube_result_t r;
 	kube_req_t q = {.verb = KUBE_CREATE, .res = &KUBE_RES_DEPLOYMENTS, .ns = L.ns, .body = dep};
 	if (kube_do_sync(c, &q, &r) != 0)
@@ -652,10 +685,13 @@ static void test_events_scale_lease(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crud_paging_conflict), cmocka_unit_test(test_retry_after_429),
-		cmocka_unit_test(test_5xx_backoff),	     cmocka_unit_test(test_watch_drop_recovers),
-		cmocka_unit_test(test_token_rotation),	     cmocka_unit_test(test_bad_ca_rejected),
-		cmocka_unit_test(test_events_scale_lease),
+	        cmocka_unit_test(test_crud_paging_conflict),
+	        cmocka_unit_test(test_retry_after_429),
+	        cmocka_unit_test(test_5xx_backoff),
+	        cmocka_unit_test(test_watch_drop_recovers),
+	        cmocka_unit_test(test_token_rotation),
+	        cmocka_unit_test(test_bad_ca_rejected),
+	        cmocka_unit_test(test_events_scale_lease),
 	};
 	return cmocka_run_group_tests_name("kube_live", tests, setup, teardown);
 }

@@ -350,6 +350,12 @@ static void test_get_path_and_strerror(void **state)
 	assert_string_equal(cJSON_GetStringValue(kubeapi_get_path(o, "a.b.c")), "d");
 	assert_null(kubeapi_get_path(o, "a.x.c"));
 	assert_null(kubeapi_get_path(o, "a.b.c.d"));
+	cJSON *arr = cJSON_Parse("{\"l\":[{\"n\":\"x\"},{\"n\":\"y\"}]}");
+	assert_string_equal(cJSON_GetStringValue(kubeapi_get_path(arr, "l.1.n")), "y");
+	assert_null(kubeapi_get_path(arr, "l.2.n"));
+	assert_null(kubeapi_get_path(arr, "l.-1.n"));
+	assert_null(kubeapi_get_path(arr, "l.x.n"));
+	cJSON_Delete(arr);
 	cJSON_Delete(o);
 	assert_string_equal(kubeapi_strerror(KUBEAPI_ETEST), "test operation failed");
 	assert_string_equal(kubeapi_strerror(12345), "unknown error");

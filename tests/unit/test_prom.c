@@ -259,6 +259,92 @@ static void test_worker_too_many_buckets(void **state)
 	assert_non_null(strstr(err, "more than"));
 }
 
+/* A body captured from a running mcp-worker (devsim behind it, 600 requests). */
+static const char real_worker_body[] =
+        "# HELP mcp_pool_size Device connections open or opening.\n"
+        "# TYPE mcp_pool_size gauge\n"
+        "mcp_pool_size 4\n"
+        "# HELP mcp_pool_target_size Pool size this worker was told to run.\n"
+        "# TYPE mcp_pool_target_size gauge\n"
+        "mcp_pool_target_size 4\n"
+        "# HELP mcp_pool_connections Device connections by state.\n"
+        "# TYPE mcp_pool_connections gauge\n"
+        "mcp_pool_connections{state=\"idle\"} 4\n"
+        "mcp_pool_connections{state=\"in_use\"} 0\n"
+        "mcp_pool_connections{state=\"connecting\"} 0\n"
+        "mcp_pool_connections{state=\"broken\"} 0\n"
+        "# HELP mcp_pool_waiters Requests queued for a device connection.\n"
+        "# TYPE mcp_pool_waiters gauge\n"
+        "mcp_pool_waiters 0\n"
+        "# HELP mcp_request_duration_seconds Request time, queue wait plus device time.\n"
+        "# TYPE mcp_request_duration_seconds histogram\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.0005\"} 0\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.001\"} 0\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.0025\"} 536\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.005\"} 587\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.01\"} 596\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.025\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.05\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.1\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.25\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"0.5\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"1\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"2.5\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"5\"} 600\n"
+        "mcp_request_duration_seconds_bucket{le=\"+Inf\"} 600\n"
+        "mcp_request_duration_seconds_sum 1.480118876\n"
+        "mcp_request_duration_seconds_count 600\n"
+        "# HELP mcp_requests_total Requests answered, by result.\n"
+        "# TYPE mcp_requests_total counter\n"
+        "mcp_requests_total{result=\"ok\"} 600\n"
+        "mcp_requests_total{result=\"exception\"} 0\n"
+        "mcp_requests_total{result=\"timeout\"} 0\n"
+        "mcp_requests_total{result=\"busy\"} 0\n"
+        "mcp_requests_total{result=\"unavailable\"} 0\n"
+        "# HELP mcp_client_connections Modbus client connections open.\n"
+        "# TYPE mcp_client_connections gauge\n"
+        "mcp_client_connections 0\n"
+        "# HELP mcp_device_up 1 when a device connection is open and the breaker closed.\n"
+        "# TYPE mcp_device_up gauge\n"
+        "mcp_device_up 1\n"
+        "# HELP mcp_pool_breaker_open 1 while the circuit breaker is open.\n"
+        "# TYPE mcp_pool_breaker_open gauge\n"
+        "mcp_pool_breaker_open 0\n"
+        "# HELP mcp_client_malformed_total Clients closed for a malformed frame.\n"
+        "# TYPE mcp_client_malformed_total counter\n"
+        "mcp_client_malformed_total 0\n"
+        "# HELP mcp_client_accepted_total Client connections accepted.\n"
+        "# TYPE mcp_client_accepted_total counter\n"
+        "mcp_client_accepted_total 8\n"
+        "# HELP mcp_client_retired_total Clients closed for reaching --max-client-age.\n"
+        "# TYPE mcp_client_retired_total counter\n"
+        "mcp_client_retired_total 0\n"
+        "# HELP mcp_pool_connects_total Device connections opened.\n"
+        "# TYPE mcp_pool_connects_total counter\n"
+        "mcp_pool_connects_total 4\n"
+        "# HELP mcp_pool_connect_failures_total Device connection attempts that failed.\n"
+        "# TYPE mcp_pool_connect_failures_total counter\n"
+        "mcp_pool_connect_failures_total 0\n";
+
+static void test_worker_real_body(void **state)
+{
+	prom_worker_metrics_t m;
+	char err[256];
+	prom_bucket_t b[PROM_MAX_BUCKETS];
+	(void)state;
+	assert_int_equal(prom_worker_extract(real_worker_body, strlen(real_worker_body), 0, &m, err,
+	                                     sizeof(err)),
+	                 0);
+	assert_true(m.pool_size == 4 && m.pool_in_use == 0 && m.waiters == 0);
+	assert_int_equal(m.nbuckets, 14);
+	assert_true(m.buckets[13].count == 600 && m.latency_count == 600);
+	assert_true(m.requests_total == 600);
+	memcpy(b, m.buckets, sizeof(b));
+	/* rank 594 lies in (0.005, 0.01]: 0.005 + 0.005 x (594 - 587) / 9 */
+	assert_true(fabs(prom_histogram_quantile(0.99, b, m.nbuckets) -
+	                 (0.005 + 0.005 * 7.0 / 9.0)) < 1e-12);
+}
+
 #define INF INFINITY
 static const struct {
 	double q;
@@ -323,6 +409,7 @@ int main(void)
 	        cmocka_unit_test(test_worker_extract),
 	        cmocka_unit_test(test_worker_rejects),
 	        cmocka_unit_test(test_worker_too_many_buckets),
+	        cmocka_unit_test(test_worker_real_body),
 	        cmocka_unit_test(test_histogram_quantile),
 	};
 	return cmocka_run_group_tests_name("prom", tests, NULL, NULL);
