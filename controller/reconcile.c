@@ -403,7 +403,7 @@ static void on_scale_write(kube_result_t *res, void *arg)
 		p->expected_replicas = p->plan.replicas;
 		p->last_scale_time = wall_s();
 	}
-	char msg[400];
+	char msg[512];
 	snprintf(msg, sizeof(msg), "New size: %d; reason: %s", (int)p->plan.replicas, p->d.reason);
 	policy_event(p, false, "SuccessfulRescale", msg, true);
 	write_next(p);
@@ -432,7 +432,7 @@ static void on_pool_write(kube_result_t *res, void *arg)
 		return;
 	}
 	ctl_metrics_write(p->c->metrics, "pool");
-	char msg[400];
+	char msg[512];
 	snprintf(msg, sizeof(msg), "Pool size: %d (was %d); reason: %s", (int)p->plan.pool_size,
 	         (int)p->pool, p->d.reason);
 	policy_event(p, false, "PoolResized", msg, true);
@@ -585,7 +585,12 @@ static void on_scraped(ctl_scrape_t *s, void *arg)
 		now = c->last_now;
 	c->last_now = now;
 	p->now = now;
-	autoscale_input_t ai = {now, p->replicas, p->pool, in, p->npods};
+	autoscale_input_t ai = {0};
+	ai.now = now;
+	ai.current_replicas = p->replicas;
+	ai.current_pool_size = p->pool;
+	ai.pods = in;
+	ai.npods = p->npods;
 	int rc = autoscale_decide(&p->pol, p->st, &ai, &p->d);
 	free(in);
 	if (rc != 0) {
@@ -594,7 +599,7 @@ static void on_scraped(ctl_scrape_t *s, void *arg)
 		return;
 	}
 	if (failures > 0) {
-		char msg[400];
+		char msg[512];
 		snprintf(msg, sizeof(msg), "%zu of %zu pod scrapes failed (first: %s)", failures,
 		         nres, first_err);
 		base_log(BASE_LOG_WARN, NULL, "policy", p->key, "event", "scrape_failed", "detail",
