@@ -382,7 +382,7 @@ typedef struct {
 	double ratio;     /* final usage ratio */
 	size_t nused;     /* pods the final ratio was computed over */
 	bool rebalanced;  /* missing/unready pods were counted at target or 0 */
-	char err[256];
+	char err[384];
 } mres_t;
 
 static double pod_value(autoscale_metric_t m, const prom_worker_metrics_t *x, double little)

@@ -182,7 +182,7 @@ typedef struct {
 	const char *type; /* "AbleToScale", "ScalingActive", "ScalingLimited" (static) */
 	bool status;      /* True / False */
 	char reason[40];  /* HPA's reason names, e.g. "ScaleDownStabilized" */
-	char message[320];
+	char message[480];
 } autoscale_condition_t;
 
 typedef struct {
@@ -191,7 +191,7 @@ typedef struct {
 	double value;    /* current value (units as the target) */
 	double target;
 	int32_t replicas; /* this metric's recommendation (valid only) */
-	char error[256];  /* why not valid */
+	char error[384];  /* why not valid */
 } autoscale_metric_status_t;
 
 typedef struct {
