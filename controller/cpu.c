@@ -216,6 +216,12 @@ static int cmp_sample(const void *a, const void *b)
 	return strcmp(((const ctl_cpu_sample_t *)a)->name, ((const ctl_cpu_sample_t *)b)->name);
 }
 
+/* bsearch: a pod name against a sample */
+static int cmp_name(const void *key, const void *elem)
+{
+	return strcmp((const char *)key, ((const ctl_cpu_sample_t *)elem)->name);
+}
+
 /* One PodMetrics item: 1 = a sample, 0 = none (missing), -1 = error. */
 static int parse_item(const cJSON *it, ctl_cpu_sample_t *s, char *err, size_t errlen)
 {
@@ -340,11 +346,9 @@ size_t ctl_cpu_apply(const ctl_pod_t *pods, size_t npods, const ctl_cpu_sample_t
 {
 	size_t with = 0;
 	for (size_t i = 0; i < npods; i++) {
-		ctl_cpu_sample_t key;
-		snprintf(key.name, sizeof(key.name), "%s", pods[i].name);
-		const ctl_cpu_sample_t *s =
-		        nsamples ? bsearch(&key, samples, nsamples, sizeof(*samples), cmp_sample)
-		                 : NULL;
+		const ctl_cpu_sample_t *s = nsamples ? bsearch(pods[i].name, samples, nsamples,
+		                                               sizeof(*samples), cmp_name)
+		                                     : NULL;
 		prom_worker_metrics_t *m = &out[i].metrics;
 		if (!s)
 			continue;
