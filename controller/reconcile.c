@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "cache.h"
+#include "cpu.h"
 #include "kube/objects.h"
 #include "leader.h"
 #include "scrape.h"
@@ -20,6 +21,14 @@
 #define CACHE_WAIT_MS     100
 #define CACHE_WAIT_MAX_MS 10000
 #define SHUTDOWN_WAIT_MS  5000
+#define WARN_KEYS         8
+/* a metric failing this many syncs in a row gets a Warning Event (one
+ * round is the normal start of P99 and CPU: no deltas, no window yet) */
+#define METRIC_EVENT_STREAK 2
+
+/* metrics.k8s.io/v1beta1 PodMetrics, as the HPA's resource metrics client reads them */
+static const kube_resource_t RES_PODMETRICS = {"metrics.k8s.io", "v1beta1", "pods", "PodMetrics",
+                                               true};
 
 typedef enum {
 	ST_IDLE = 0,
@@ -37,6 +46,7 @@ struct ctl {
 	kube_loop_t *loop;
 	kube_client_t *client;
 	kube_client_t *lclient; /* leader election: own limiter, short timeouts */
+	kube_client_t *mclient; /* metrics.k8s.io: no retries (one try per sync, as the HPA) */
 	ctl_metrics_t *metrics;
 	ctl_opts_t o;
 	char ns[254], le_id[256], le_ns[254], le_name[254];
@@ -70,6 +80,8 @@ struct policy {
 	kube_timer_t *timer;
 	kube_call_t *call;
 	ctl_scrape_t *scrape;
+	kube_call_t *pm_call; /* the PodMetrics list of this sync */
+	bool scrape_pending, pm_pending;
 	step_t step;
 	bool resync; /* a change arrived during a chain: sync again at once */
 	int64_t backoff_ms;
@@ -88,13 +100,20 @@ struct policy {
 	int wi; /* next write of plan */
 	double now;
 	int32_t pods_with_metrics;
+	ctl_cpu_sample_t *cpu; /* PodMetrics samples, sorted by pod name */
+	size_t ncpu;
+	char cpu_err[512]; /* why the CPU metric could not be had this sync */
 	/* across syncs */
 	bool has_expected;
 	int32_t expected_replicas;
 	double last_scale_time;
 	char *last_status;
-	char last_warning[600];
-	bool warned; /* a warning was emitted during this sync */
+	/* Warnings (hash of reason and message) emitted and still standing, and
+	 * those raised during this sync: a condition that persists across
+	 * syncs does not flood the Events, one that went away may warn again. */
+	uint64_t warn_seen[WARN_KEYS], warn_now[WARN_KEYS];
+	int nwarn_seen, nwarn_now;
+	int fail_streak[AUTOSCALE_M_COUNT]; /* syncs in a row each metric failed */
 	char sync_error[600];
 	const char *sync_error_reason;
 };
@@ -170,19 +189,42 @@ static void policy_event(policy_t *p, bool warning, const char *reason, const ch
 		           p->target_uid, warning, reason, msg);
 }
 
-/* A warning is emitted once per distinct (reason, message): a condition that
- * persists across syncs does not flood the Events. */
-static void warn_once(policy_t *p, const char *reason, const char *msg, bool also_target)
+static uint64_t fnv1a(uint64_t h, const char *s)
 {
-	char k[600];
-	snprintf(k, sizeof(k), "%s: %s", reason, msg);
-	p->warned = true;
-	if (strcmp(k, p->last_warning) == 0)
-		return;
-	if (!may_write(p->c))
-		return;
-	snprintf(p->last_warning, sizeof(p->last_warning), "%s", k);
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static bool has_key(const uint64_t *v, int n, uint64_t k)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i] == k)
+			return true;
+	return false;
+}
+
+/* A warning is emitted once per distinct (reason, message) while it stands
+ * (see warn_seen). Returns true when an Event was emitted now. */
+static bool warn_once(policy_t *p, const char *reason, const char *msg, bool also_target)
+{
+	uint64_t k = fnv1a(fnv1a(14695981039346656037ull, reason), msg);
+	if (!has_key(p->warn_now, p->nwarn_now, k) && p->nwarn_now < WARN_KEYS)
+		p->warn_now[p->nwarn_now++] = k;
+	if (has_key(p->warn_seen, p->nwarn_seen, k) || !may_write(p->c))
+		return false;
+	if (p->nwarn_seen == WARN_KEYS) {
+		memmove(p->warn_seen, p->warn_seen + 1, (WARN_KEYS - 1) * sizeof(uint64_t));
+		p->nwarn_seen--;
+	}
+	p->warn_seen[p->nwarn_seen++] = k;
 	policy_event(p, true, reason, msg, also_target);
+	return true;
+}
+
+static void forget_warnings(policy_t *p)
+{
+	p->nwarn_seen = p->nwarn_now = 0;
 }
 
 static int64_t period_ms(const policy_t *p)
@@ -200,6 +242,12 @@ static void cancel_work(policy_t *p)
 	p->call = NULL;
 	ctl_scrape_free(p->scrape);
 	p->scrape = NULL;
+	kube_call_cancel(p->pm_call);
+	p->pm_call = NULL;
+	p->scrape_pending = p->pm_pending = false;
+	free(p->cpu);
+	p->cpu = NULL;
+	p->ncpu = 0;
 	p->step = ST_IDLE;
 }
 
@@ -290,8 +338,9 @@ static void finish(policy_t *p, bool ok)
 	}
 	if (ok) {
 		p->backoff_ms = BACKOFF_MIN_MS;
-		if (!p->warned)
-			p->last_warning[0] = '\0';
+		/* what was not raised again this sync no longer stands */
+		memcpy(p->warn_seen, p->warn_now, sizeof(p->warn_seen));
+		p->nwarn_seen = p->nwarn_now;
 	}
 	if (p->resync) {
 		p->resync = false;
@@ -383,7 +432,7 @@ static void on_scale_write(kube_result_t *res, void *arg)
 		p->expected_replicas = p->plan.replicas;
 		p->last_scale_time = wall_s();
 	}
-	char msg[400];
+	char msg[512];
 	snprintf(msg, sizeof(msg), "New size: %d; reason: %s", (int)p->plan.replicas, p->d.reason);
 	policy_event(p, false, "SuccessfulRescale", msg, true);
 	write_next(p);
@@ -412,7 +461,7 @@ static void on_pool_write(kube_result_t *res, void *arg)
 		return;
 	}
 	ctl_metrics_write(p->c->metrics, "pool");
-	char msg[400];
+	char msg[512];
 	snprintf(msg, sizeof(msg), "Pool size: %d (was %d); reason: %s", (int)p->plan.pool_size,
 	         (int)p->pool, p->d.reason);
 	policy_event(p, false, "PoolResized", msg, true);
@@ -525,22 +574,66 @@ static const char *decision_kind(const ctl_plan_t *pl)
 	return pl->kind;
 }
 
-static void on_scraped(ctl_scrape_t *s, void *arg)
+static bool wants_scrape(const autoscale_policy_t *pol)
 {
-	policy_t *p = arg;
+	return pol->has_target[AUTOSCALE_M_POOL_OCCUPANCY] ||
+	       pol->has_target[AUTOSCALE_M_QUEUE_LENGTH] ||
+	       pol->has_target[AUTOSCALE_M_P99_LATENCY];
+}
+
+static bool wants_cpu(const autoscale_policy_t *pol)
+{
+	return pol->has_target[AUTOSCALE_M_CPU_UTILIZATION];
+}
+
+/* HPA's event reasons for a metric it could not compute. */
+static const char *metric_failed_reason(autoscale_metric_t m)
+{
+	return m == AUTOSCALE_M_CPU_UTILIZATION ? "FailedGetResourceMetric" : "FailedGetPodsMetric";
+}
+
+/* Warns about metrics that failed METRIC_EVENT_STREAK syncs in a row. */
+static void report_failed_metrics(policy_t *p)
+{
+	for (int m = 0; m < AUTOSCALE_M_COUNT; m++) {
+		const autoscale_metric_status_t *ms = &p->d.metrics[m];
+		if (!ms->configured || ms->valid) {
+			p->fail_streak[m] = 0;
+			continue;
+		}
+		if (++p->fail_streak[m] < METRIC_EVENT_STREAK)
+			continue;
+		char msg[512];
+		snprintf(msg, sizeof(msg), "failed to get %s: %s",
+		         autoscale_metric_name((autoscale_metric_t)m), ms->error);
+		if (warn_once(p, metric_failed_reason((autoscale_metric_t)m), msg, true))
+			base_log(BASE_LOG_WARN, NULL, "policy", p->key, "event", "metric_failed",
+			         "metric", autoscale_metric_name((autoscale_metric_t)m), "reason",
+			         metric_failed_reason((autoscale_metric_t)m), "error", ms->error,
+			         (char *)NULL);
+	}
+}
+
+/* Both halves of the metrics (scrapes, PodMetrics) are in: decide and apply. */
+static void decide(policy_t *p)
+{
 	ctl_t *c = p->c;
-	size_t nres;
-	const ctl_scrape_result_t *res = ctl_scrape_results(s, &nres);
+	size_t nres = 0, failures = 0;
+	const ctl_scrape_result_t *res = p->scrape ? ctl_scrape_results(p->scrape, &nres) : NULL;
 	autoscale_pod_t *in = calloc(p->npods ? p->npods : 1, sizeof(*in));
 	if (!in) {
-		ctl_scrape_free(s);
-		p->scrape = NULL;
 		fail_sync(p, "FailedGetMetrics", false, "out of memory");
 		return;
 	}
-	p->pods_with_metrics = (int32_t)ctl_scrape_build_input(p->podv, p->npods, res, nres, in);
-	size_t failures = ctl_scrape_failures(s);
+	ctl_scrape_build_input(p->podv, p->npods, res, nres, in);
+	if (wants_cpu(&p->pol) && !p->cpu_err[0])
+		ctl_cpu_apply(p->podv, p->npods, p->cpu, p->ncpu, in);
+	p->pods_with_metrics = 0;
+	for (size_t i = 0; i < p->npods; i++)
+		p->pods_with_metrics += in[i].has_metrics || in[i].metrics.has_cpu;
 	char first_err[256] = "";
+	if (p->scrape)
+		failures = ctl_scrape_failures(p->scrape);
 	for (size_t i = 0; i < nres; i++) {
 		if (res[i].kind != CTL_SCRAPE_OK) {
 			snprintf(first_err, sizeof(first_err), "%s", res[i].error);
@@ -557,30 +650,41 @@ static void on_scraped(ctl_scrape_t *s, void *arg)
 			}
 		}
 	}
-	ctl_scrape_free(s);
-	p->scrape = NULL;
 
 	double now = wall_s();
 	if (now < c->last_now)
 		now = c->last_now;
 	c->last_now = now;
 	p->now = now;
-	autoscale_input_t ai = {now, p->replicas, p->pool, in, p->npods};
+	autoscale_input_t ai = {0};
+	ai.now = now;
+	ai.current_replicas = p->replicas;
+	ai.current_pool_size = p->pool;
+	ai.pods = in;
+	ai.npods = p->npods;
+	if (p->cpu_err[0])
+		ai.metric_error[AUTOSCALE_M_CPU_UTILIZATION] = p->cpu_err;
 	int rc = autoscale_decide(&p->pol, p->st, &ai, &p->d);
 	free(in);
+	ctl_scrape_free(p->scrape);
+	p->scrape = NULL;
+	free(p->cpu);
+	p->cpu = NULL;
+	p->ncpu = 0;
 	if (rc != 0) {
 		fail_sync(p, "FailedComputeMetricsReplicas", true, "decision failed: %s",
 		          autoscale_strerror(rc));
 		return;
 	}
 	if (failures > 0) {
-		char msg[400];
+		char msg[512];
 		snprintf(msg, sizeof(msg), "%zu of %zu pod scrapes failed (first: %s)", failures,
 		         nres, first_err);
 		base_log(BASE_LOG_WARN, NULL, "policy", p->key, "event", "scrape_failed", "detail",
 		         msg, (char *)NULL);
 		warn_once(p, "FailedGetMetrics", msg, true);
 	}
+	report_failed_metrics(p);
 	ctl_plan_make(&p->pol, &p->d, p->replicas, p->pool_exists, p->pool, &p->plan);
 	ctl_metrics_decision(c->metrics, decision_kind(&p->plan));
 	if (p->plan.nwrites == 0)
@@ -589,10 +693,64 @@ static void on_scraped(ctl_scrape_t *s, void *arg)
 	write_next(p);
 }
 
+static void maybe_decide(policy_t *p)
+{
+	if (!p->scrape_pending && !p->pm_pending)
+		decide(p);
+}
+
+static void on_scraped(ctl_scrape_t *s, void *arg)
+{
+	(void)s;
+	policy_t *p = arg;
+	p->scrape_pending = false;
+	maybe_decide(p);
+}
+
+static void on_podmetrics(kube_result_t *res, void *arg)
+{
+	policy_t *p = arg;
+	char err[300];
+	p->pm_call = NULL;
+	p->pm_pending = false;
+	count(p->c, KUBE_LIST, res);
+	if (res->err != 0)
+		snprintf(p->cpu_err, sizeof(p->cpu_err),
+		         "unable to get metrics for resource cpu: unable to fetch metrics from "
+		         "resource metrics API: %.300s",
+		         res->errmsg);
+	else if (ctl_podmetrics_parse(res->obj, &p->cpu, &p->ncpu, err, sizeof(err)) != 0)
+		snprintf(p->cpu_err, sizeof(p->cpu_err),
+		         "unable to get metrics for resource cpu: %s", err);
+	maybe_decide(p);
+}
+
+/* Lists the target's PodMetrics (metrics.k8s.io/v1beta1, the Deployment's
+ * selector); on_podmetrics joins the scrapes. */
+static void start_podmetrics(policy_t *p)
+{
+	ctl_t *c = p->c;
+	kube_list_opts_t lo = {0};
+	lo.label_selector = ctl_cache_selector(p->pods);
+	kube_req_t r = {0};
+	r.verb = KUBE_LIST;
+	r.res = &RES_PODMETRICS;
+	r.ns = p->ns;
+	r.list = &lo;
+	if (kube_do(c->mclient, &r, on_podmetrics, p, &p->pm_call) != 0) {
+		p->pm_call = NULL;
+		snprintf(p->cpu_err, sizeof(p->cpu_err),
+		         "unable to get metrics for resource cpu: cannot start the request");
+		return;
+	}
+	p->pm_pending = true;
+}
+
 typedef struct {
 	policy_t *p;
 	char **urls;
 	size_t nurls, cap;
+	bool scrape, cpu;
 } collect_t;
 
 static void collect_pod(const cJSON *obj, void *arg)
@@ -605,7 +763,14 @@ static void collect_pod(const cJSON *obj, void *arg)
 	if (ctl_pod_parse(obj, pd) != 0)
 		return;
 	p->npods++;
-	if (!ctl_pod_scrapable(pd))
+	if (k->cpu) {
+		/* HPA: every pod of the selector needs a request, whatever its state */
+		char err[300];
+		if (ctl_pod_cpu_request(obj, &pd->cpu_request_milli, err, sizeof(err)) != 0 &&
+		    !p->cpu_err[0])
+			snprintf(p->cpu_err, sizeof(p->cpu_err), "%s", err);
+	}
+	if (!k->scrape || !ctl_pod_scrapable(pd))
 		return;
 	char url[160];
 	bool v6 = strchr(pd->ip, ':') != NULL;
@@ -618,14 +783,17 @@ static void collect_pod(const cJSON *obj, void *arg)
 		pd->ip[0] = '\0'; /* not scrapable: keeps pods and results aligned */
 }
 
+/* Reads the metrics of one sync, concurrently: the workers' /metrics (when
+ * a scraped metric is targeted) and the PodMetrics (when CPU is). */
 static void start_scrape(policy_t *p)
 {
 	ctl_t *c = p->c;
 	free(p->podv);
 	p->podv = NULL;
 	p->npods = 0;
+	p->cpu_err[0] = '\0';
 	size_t n = ctl_cache_len(p->pods);
-	collect_t k = {p, NULL, 0, n};
+	collect_t k = {p, NULL, 0, n, wants_scrape(&p->pol), wants_cpu(&p->pol)};
 	p->podv = calloc(n ? n : 1, sizeof(*p->podv));
 	k.urls = calloc(n ? n : 1, sizeof(char *));
 	if (!p->podv || !k.urls) {
@@ -634,16 +802,25 @@ static void start_scrape(policy_t *p)
 		return;
 	}
 	ctl_cache_foreach(p->pods, collect_pod, &k);
-	ctl_scrape_opts_t so = {c->o.scrape_timeout_ms, c->o.scrape_max_bytes,
-	                        c->o.scrape_concurrency};
 	p->step = ST_SCRAPE;
-	p->scrape = ctl_scrape_start(c->loop, (const char *const *)k.urls, k.nurls, &so, c->metrics,
-	                             on_scraped, p);
+	if (k.scrape) {
+		ctl_scrape_opts_t so = {c->o.scrape_timeout_ms, c->o.scrape_max_bytes,
+		                        c->o.scrape_concurrency};
+		p->scrape = ctl_scrape_start(c->loop, (const char *const *)k.urls, k.nurls, &so,
+		                             c->metrics, on_scraped, p);
+		p->scrape_pending = p->scrape != NULL;
+	}
 	for (size_t i = 0; i < k.nurls; i++)
 		free(k.urls[i]);
 	free(k.urls);
-	if (!p->scrape)
+	if (k.scrape && !p->scrape) {
 		fail_sync(p, "FailedGetMetrics", false, "out of memory");
+		return;
+	}
+	/* a pod without a CPU request fails the metric whatever the samples say */
+	if (k.cpu && !p->cpu_err[0])
+		start_podmetrics(p);
+	maybe_decide(p);
 }
 
 /* ---- reads -------------------------------------------------------------------------- */
@@ -796,7 +973,7 @@ static void sync_start(policy_t *p)
 	p->t0_ms = kube_loop_now_ms(c->loop);
 	p->sync_error[0] = '\0';
 	p->sync_error_reason = NULL;
-	p->warned = false;
+	p->nwarn_now = 0;
 	p->step = ST_GET_SCALE;
 	kube_req_t r = {0};
 	r.verb = KUBE_GET;
@@ -922,7 +1099,7 @@ static void policy_upsert(ctl_t *c, const cJSON *obj)
 	free(p->data);
 	p->data = printed;
 	policy_parse(p, data);
-	p->last_warning[0] = '\0';
+	forget_warnings(p);
 	base_log(BASE_LOG_INFO, NULL, "policy", p->key, "event",
 	         fresh ? "policy_added" : "policy_changed", "valid", p->valid ? "true" : "false",
 	         "target", p->valid ? p->pol.scale_target_name : "", (char *)NULL);
@@ -975,7 +1152,7 @@ static void on_leader(bool leading, void *arg)
 			p->has_expected = false;
 			free(p->last_status);
 			p->last_status = NULL;
-			p->last_warning[0] = '\0';
+			forget_warnings(p);
 			schedule(p, 0);
 		}
 	}
@@ -1021,6 +1198,17 @@ ctl_t *ctl_new(kube_loop_t *loop, const kube_config_t *kcfg, const ctl_opts_t *o
 		co.burst = o->burst;
 	c->client = kube_client_new(loop, kcfg, &co, err, errlen);
 	if (!c->client)
+		goto fail;
+	kube_client_opts_t mo;
+	kube_client_opts_default(&mo);
+	if (o->qps > 0)
+		mo.qps = o->qps;
+	if (o->burst > 0)
+		mo.burst = o->burst;
+	mo.timeout_ms = o->scrape_timeout_ms > 0 ? o->scrape_timeout_ms : 2000;
+	mo.backoff.max_retries = 0;
+	c->mclient = kube_client_new(loop, kcfg, &mo, err, errlen);
+	if (!c->mclient)
 		goto fail;
 	if (o->leader_elect) {
 		if (!c->le_ns[0])
@@ -1071,6 +1259,7 @@ void ctl_free(ctl_t *c)
 	kube_loop_timer_cancel(c->loop, c->hb_timer);
 	kube_loop_timer_cancel(c->loop, c->stop_timer);
 	kube_client_free(c->lclient);
+	kube_client_free(c->mclient);
 	kube_client_free(c->client);
 	free(c);
 }

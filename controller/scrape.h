@@ -34,6 +34,9 @@ typedef struct {
 	double start_time; /* wall seconds */
 	bool has_ready_transition;
 	double ready_transition_time;
+	/* CPU request (ctl_pod_cpu_request), set by the caller for policies
+	 * with a CPU target; 0 = none */
+	int64_t cpu_request_milli;
 } ctl_pod_t;
 
 /* Fills out from a Pod object. Returns 0, or -1 when obj has no name. */

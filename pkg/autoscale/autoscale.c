@@ -345,7 +345,8 @@ static int classify(const autoscale_policy_t *pol, const autoscale_pod_t *p, dou
 		return P_IGNORED;
 	if (p->phase == AUTOSCALE_POD_PENDING)
 		return P_UNREADY;
-	if (!p->has_metrics || (cpu && !p->metrics.has_cpu))
+	/* CPU comes from metrics.k8s.io, not from the scrape */
+	if (cpu ? !p->metrics.has_cpu : !p->has_metrics)
 		return P_MISSING;
 	if (cpu) {
 		bool unready;
@@ -356,7 +357,11 @@ static int classify(const autoscale_policy_t *pol, const autoscale_pod_t *p, dou
 			        p->has_ready_transition ? p->ready_transition_time : p->start_time;
 			if (p->start_time + (double)pol->cpu_initialization_period_ms / 1000.0 >
 			    now)
-				unready = !p->ready;
+				/* HPA: unready, or one metric window was not
+				 * collected since the last readiness change */
+				unready = !p->ready ||
+				          (p->metrics.has_cpu_window &&
+				           p->metrics.cpu_timestamp < tr + p->metrics.cpu_window);
 			else
 				unready = !p->ready &&
 				          p->start_time + (double)pol->initial_readiness_delay_ms /
@@ -377,7 +382,7 @@ typedef struct {
 	double ratio;     /* final usage ratio */
 	size_t nused;     /* pods the final ratio was computed over */
 	bool rebalanced;  /* missing/unready pods were counted at target or 0 */
-	char err[160];
+	char err[384];
 } mres_t;
 
 static double pod_value(autoscale_metric_t m, const prom_worker_metrics_t *x, double little)
@@ -822,7 +827,8 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	int32_t R, P, desired, prenorm = 0, stabilized = 0;
 	int32_t occ_pool_want = -1; /* pool the tier wants at R (scale-up), -1 none */
 	double conn_needed = 0;
-	bool pool_tier, normalized = false, failed_round = false, burst_now = false;
+	bool pool_tier, normalized = false, failed_round = false, all_failed = false;
+	bool burst_now = false;
 	bool skip_metrics_reason = false;
 	int nconf = 0, ninvalid = 0, first_invalid = -1, best_m = -1;
 	int32_t best = 0;
@@ -877,7 +883,9 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 		if (!ms->configured)
 			continue;
 		nconf++;
-		if (m == AUTOSCALE_M_P99_LATENCY) {
+		if (in->metric_error[m] != NULL) {
+			snprintf(mr[m].err, sizeof(mr[m].err), "%s", in->metric_error[m]);
+		} else if (m == AUTOSCALE_M_P99_LATENCY) {
 			calc_p99(pol, st, in, &mr[m]);
 		} else {
 			calc_pods_metric(pol, st, in, (autoscale_metric_t)m, &mr[m]);
@@ -967,67 +975,77 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 				best_m = m;
 			}
 		}
-		failed_round = ninvalid >= nconf || (ninvalid > 0 && best < R);
+		/* HPA: every metric failed, or some failed and the rest say scale
+		 * down: the round failed and replicas hold. Only the first counts
+		 * for the fallback (KEDA falls back when the scaler, i.e. every
+		 * metric, fails): a metric that fails while others work only
+		 * forbids scale-down, as in the HPA. */
+		all_failed = ninvalid >= nconf;
+		failed_round = all_failed || (ninvalid > 0 && best < R);
 		/* a burst ends a full stable window after the last one, whatever
 		 * the metrics do meanwhile */
 		if (st->burst &&
 		    in->now - st->burst_t >= (double)pol->burst_stable_window_ms / 1000.0)
 			st->burst = false;
-		if (failed_round) {
+		if (all_failed) {
 			st->fail_rounds++;
 			st->ok_rounds = 0;
+		} else {
+			st->fail_rounds = 0;
+			if (st->fallback && ++st->ok_rounds >= pol->fallback_failure_threshold) {
+				st->fallback = false;
+				st->ok_rounds = 0;
+			}
+		}
+		if (failed_round) {
 			setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, false,
 			        failed_reason((autoscale_metric_t)first_invalid),
 			        "the HPA was unable to compute the replica count: %s: %s",
 			        autoscale_metric_name((autoscale_metric_t)first_invalid),
 			        mr[first_invalid].err);
-			if (pol->fallback_failure_threshold > 0 &&
-			    (st->fallback || st->fail_rounds >= pol->fallback_failure_threshold)) {
-				st->fallback = true;
-				prenorm = pol->fallback_replicas;
-				reasonf(d,
-				        "fallback: %d consecutive failed metric rounds; going to "
-				        "fallbackReplicas %d (%s: %s)",
-				        (int)st->fail_rounds, (int)pol->fallback_replicas,
-				        autoscale_metric_name((autoscale_metric_t)first_invalid),
-				        mr[first_invalid].err);
-			} else {
-				desired = R;
-				reasonf(d,
-				        "metrics failed (%d invalid out of %d), first error: %s: "
-				        "%s; "
-				        "holding %d replicas",
-				        ninvalid, nconf,
-				        autoscale_metric_name((autoscale_metric_t)first_invalid),
-				        mr[first_invalid].err, (int)R);
-				if (ninvalid < nconf)
-					reason_append(d,
-					              " (no scale-down while a metric is failing)");
-				goto pool;
-			}
+		}
+		if (all_failed && pol->fallback_failure_threshold > 0 &&
+		    (st->fallback || st->fail_rounds >= pol->fallback_failure_threshold)) {
+			st->fallback = true;
+			prenorm = pol->fallback_replicas;
+			reasonf(d,
+			        "fallback: %d consecutive failed metric rounds; going to "
+			        "fallbackReplicas %d (%s: %s)",
+			        (int)st->fail_rounds, (int)pol->fallback_replicas,
+			        autoscale_metric_name((autoscale_metric_t)first_invalid),
+			        mr[first_invalid].err);
+		} else if (st->fallback) {
+			/* metrics are back (some or all), not yet for long enough */
+			prenorm = pol->fallback_replicas;
+			if (!failed_round)
+				setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, true, "ValidMetricFound",
+				        "the HPA was able to successfully calculate a replica "
+				        "count from %s",
+				        autoscale_metric_name((autoscale_metric_t)best_m));
+			reasonf(d,
+			        "fallback: metrics back for %d of %d rounds; staying at "
+			        "fallbackReplicas %d",
+			        (int)st->ok_rounds, (int)pol->fallback_failure_threshold,
+			        (int)pol->fallback_replicas);
+		} else if (failed_round) {
+			desired = R;
+			reasonf(d,
+			        "metrics failed (%d invalid out of %d), first error: %s: %s; "
+			        "holding %d replicas",
+			        ninvalid, nconf,
+			        autoscale_metric_name((autoscale_metric_t)first_invalid),
+			        mr[first_invalid].err, (int)R);
+			if (!all_failed)
+				reason_append(d, " (no scale-down while a metric is failing)");
+			goto pool;
 		} else {
-			st->fail_rounds = 0;
 			prenorm = best;
 			setcond(d, AUTOSCALE_COND_SCALING_ACTIVE, true, "ValidMetricFound",
 			        "the HPA was able to successfully calculate a replica count from "
 			        "%s",
 			        autoscale_metric_name((autoscale_metric_t)best_m));
-			if (st->fallback) {
-				st->ok_rounds++;
-				if (st->ok_rounds >= pol->fallback_failure_threshold) {
-					st->fallback = false;
-					st->ok_rounds = 0;
-				} else {
-					prenorm = pol->fallback_replicas;
-					reasonf(d,
-					        "fallback: metrics back for %d of %d rounds; "
-					        "staying "
-					        "at fallbackReplicas %d",
-					        (int)st->ok_rounds,
-					        (int)pol->fallback_failure_threshold,
-					        (int)pol->fallback_replicas);
-				}
-			}
+		}
+		if (!failed_round) {
 			/* burst mode (Knative panic mode) */
 			if (pol->burst_threshold > 0 && !st->fallback) {
 				if (max_ratio >= pol->burst_threshold) {

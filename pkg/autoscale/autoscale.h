@@ -144,7 +144,13 @@ typedef struct {
 	/* PodReady's lastTransitionTime; when absent the start time is used */
 	bool has_ready_transition;
 	double ready_transition_time;
-	bool has_metrics; /* false: the scrape failed (a "missing" pod) */
+	/* false: the scrape failed (a "missing" pod for the scraped metrics) */
+	bool has_metrics;
+	/* The scraped values, plus CPU (metrics.k8s.io, not the scrape): CPU
+	 * counts when metrics.has_cpu, whatever has_metrics says. With
+	 * has_cpu_window, a pod inside the CPU initialization period whose
+	 * sample was taken less than one window after its readiness changed
+	 * is unready (HPA's groupPods). */
 	prom_worker_metrics_t metrics;
 } autoscale_pod_t;
 
@@ -156,6 +162,11 @@ typedef struct {
 	int32_t current_pool_size;
 	const autoscale_pod_t *pods; /* borrowed */
 	size_t npods;
+	/* The caller could not get a metric at all this round (e.g. the
+	 * metrics.k8s.io request failed, or a pod has no CPU request): that
+	 * metric fails with this message (borrowed; NULL = none), as HPA's
+	 * FailedGetResourceMetric / FailedGetPodsMetric. */
+	const char *metric_error[AUTOSCALE_M_COUNT];
 } autoscale_input_t;
 
 /* ---- outputs ------------------------------------------------------------ */
@@ -171,7 +182,7 @@ typedef struct {
 	const char *type; /* "AbleToScale", "ScalingActive", "ScalingLimited" (static) */
 	bool status;      /* True / False */
 	char reason[40];  /* HPA's reason names, e.g. "ScaleDownStabilized" */
-	char message[200];
+	char message[480];
 } autoscale_condition_t;
 
 typedef struct {
@@ -180,7 +191,7 @@ typedef struct {
 	double value;    /* current value (units as the target) */
 	double target;
 	int32_t replicas; /* this metric's recommendation (valid only) */
-	char error[160];  /* why not valid */
+	char error[384];  /* why not valid */
 } autoscale_metric_status_t;
 
 typedef struct {
@@ -193,7 +204,7 @@ typedef struct {
 	bool budget_limited;       /* connectionBudget bound the result */
 	autoscale_metric_t driver; /* metric behind a scale-up (valid when has_driver) */
 	bool has_driver;
-	char reason[256]; /* human sentence naming the metric that drove the decision */
+	char reason[384]; /* human sentence naming the metric that drove the decision */
 	autoscale_condition_t conditions[AUTOSCALE_COND_COUNT];
 	autoscale_metric_status_t metrics[AUTOSCALE_M_COUNT];
 	/* connections needed at the target occupancy (pool tier; 0 when not computed) */

@@ -113,9 +113,13 @@ typedef struct {
 	double requests_total;             /* sum of mcp_requests_total over result */
 	double cpu_millicores;             /* usage (has_cpu) */
 	double cpu_request_millicores;     /* container request; 0 = none set */
+	/* PodMetrics' timestamp (seconds, the decision's clock) and window
+	 * (seconds), for the HPA's CPU readiness rule (has_cpu_window) */
+	double cpu_timestamp, cpu_window;
 	bool has_pool_target_size;
 	bool has_latency_sum;
 	bool has_cpu;
+	bool has_cpu_window;
 } prom_worker_metrics_t;
 
 /* Parses a worker's /metrics body into out (zeroed first). Requires

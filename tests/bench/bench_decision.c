@@ -72,8 +72,12 @@ static double bench_decision(size_t npods)
 	for (int r = 0; r < ROUNDS; r++) {
 		int64_t t0 = base_now_ns();
 		for (size_t k = 0; k < iters; k++) {
-			autoscale_input_t in = {t, (int32_t)(npods < 100000 ? npods : 100000), 8,
-			                        pods, npods};
+			autoscale_input_t in = {.now = t,
+			                        .current_replicas =
+			                                (int32_t)(npods < 100000 ? npods : 100000),
+			                        .current_pool_size = 8,
+			                        .pods = pods,
+			                        .npods = npods};
 			autoscale_decision_t d;
 			t += 15;
 			/* counters advance so every round has real deltas */

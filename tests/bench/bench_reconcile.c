@@ -320,7 +320,11 @@ static int reconcile_round(side_t *x, int r, double *wall, double *cpu)
 	size_t nres;
 	const ctl_scrape_result_t *res = ctl_scrape_results(s, &nres);
 	size_t ok = ctl_scrape_build_input(x->pods, (size_t)x->n, res, nres, x->in);
-	autoscale_input_t ai = {1000.0 + r * 15.0, x->n, 8, x->in, (size_t)x->n};
+	autoscale_input_t ai = {.now = 1000.0 + r * 15.0,
+	                        .current_replicas = x->n,
+	                        .current_pool_size = 8,
+	                        .pods = x->in,
+	                        .npods = (size_t)x->n};
 	autoscale_decision_t d;
 	autoscale_decide(&x->pol, x->st, &ai, &d);
 	ctl_scrape_free(s);

@@ -189,8 +189,8 @@ static void test_policy_behavior_and_tolerances(void **state)
 /* ---- single-round decisions ------------------------------------------------ */
 
 typedef struct {
-	char kind; /* r ready, m metrics missing, p pending, d deleted, f failed, u unready+metrics
-	            */
+	char kind; /* r ready, m metrics missing, p pending, d deleted, f failed, u unready+metrics,
+	            * s ready but its scrape failed (CPU may still be there) */
 	double waiters, in_use, pool, cpu, req;
 	double age; /* seconds since start; 0 = 3600 */
 } pod_t;
@@ -218,11 +218,11 @@ static autoscale_pod_t *build_pods(const pod_t *ps, size_t n, double now, char n
 		x->phase = p->kind == 'p' ? AUTOSCALE_POD_PENDING
 		                          : (p->kind == 'f' ? AUTOSCALE_POD_FAILED
 		                                            : AUTOSCALE_POD_RUNNING);
-		x->ready = p->kind == 'r' || p->kind == 'd';
+		x->ready = p->kind == 'r' || p->kind == 'd' || p->kind == 's';
 		x->deleted = p->kind == 'd';
 		x->has_start_time = true;
 		x->start_time = now - (p->age > 0 ? p->age : 3600);
-		x->has_metrics = p->kind != 'm' && p->kind != 'p';
+		x->has_metrics = p->kind != 'm' && p->kind != 'p' && p->kind != 's';
 		x->metrics.waiters = p->waiters;
 		x->metrics.pool_in_use = p->in_use;
 		x->metrics.pool_size = p->pool > 0 ? p->pool : 4;
@@ -536,6 +536,21 @@ static const drow_t drows[] = {
          "ValidMetricFound",
          NULL,
          NULL},
+        {"cpu comes from metrics.k8s.io: counts although the scrape failed",
+         {BASE, "targetCPUUtilization", "50", NULL},
+         4,
+         4,
+         4,
+         {{'s', 0, 0, 0, 400, 500, 0},
+          {'s', 0, 0, 0, 400, 500, 0},
+          {'s', 0, 0, 0, 400, 500, 0},
+          {'s', 0, 0, 0, 400, 500, 0}},
+         7,
+         -1,
+         NULL,
+         "ValidMetricFound",
+         NULL,
+         "cpu_utilization 80% above target 50%"},
         {"all metrics failed: hold",
          {BASE, Q, NULL},
          2,
@@ -1012,6 +1027,163 @@ static void run_seq(const seq_t *s, size_t i)
 	autoscale_state_free(st);
 }
 
+/* Two metrics (queue, CPU of a 500m request) over rounds: one failing metric
+ * while another works is HPA's "no scale-down", never the fallback (that is
+ * for the scaler failing, i.e. every metric); scale-up still works. */
+typedef struct {
+	double t;
+	int32_t R;      /* -1: the previous round's desired */
+	double waiters; /* per pod; < 0: every scrape failed */
+	double cpu;     /* per pod, millicores; 0: no CPU sample */
+	int32_t want;
+	bool fallback; /* d.fallback after the round */
+} cstep_t;
+
+static void test_fallback_needs_every_metric_failing(void **state)
+{
+	(void)state;
+	static const cstep_t steps[] = {
+	        {0, 6, 0.5, 0, 6, false},      /* cpu missing, queue says down: hold */
+	        {15, -1, 0.5, 0, 6, false},    /* still no fallback */
+	        {30, -1, 0.5, 0, 6, false},    /* nor after 3 rounds */
+	        {45, -1, 4, 0, 10, false},     /* queue says up: up despite the cpu failure */
+	        {60, -1, -1, 0, 10, false},    /* every metric failed: 1 of 2 */
+	        {75, -1, -1, 0, 3, true},      /* 2 of 2: fallbackReplicas */
+	        {90, -1, -1, 250, 3, true},    /* cpu back (queue failing): 1 of 2 good */
+	        {105, -1, -1, 250, 3, false},  /* 2 of 2: fallback left; cpu 50% on target */
+	        {120, -1, -1, 100, 3, false},  /* cpu 20%, the queue failing: no scale-down */
+	        {135, -1, 0.5, 100, 2, false}, /* both back: cpu's 2 beats the queue's 1 */
+	};
+	const char *kv[] = {BASE,
+	                    Q,
+	                    "targetCPUUtilization",
+	                    "50",
+	                    DOWN0,
+	                    "fallbackReplicas",
+	                    "3",
+	                    "fallbackFailureThreshold",
+	                    "2",
+	                    NULL};
+	autoscale_policy_t pol;
+	autoscale_state_t *st = autoscale_state_new();
+	int32_t prev = 0;
+	assert_non_null(st);
+	mkpol(kv, &pol);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		const cstep_t *x = &steps[k];
+		int32_t R = x->R >= 0 ? x->R : prev;
+		pod_t ps[16];
+		char names[16][16];
+		autoscale_input_t in = {0};
+		autoscale_decision_t d;
+		assert_true(R <= 16);
+		for (int32_t p = 0; p < R; p++)
+			ps[p] = (pod_t){x->waiters < 0 ? 's' : 'r', x->waiters, 0, 0, x->cpu,
+			                x->cpu > 0 ? 500 : 0,       0};
+		autoscale_pod_t *pods = build_pods(ps, (size_t)R, x->t, names);
+		in.now = x->t;
+		in.current_replicas = R;
+		in.current_pool_size = 4;
+		in.pods = pods;
+		in.npods = (size_t)R;
+		assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+		if (d.desired_replicas != x->want || d.fallback != x->fallback)
+			fail_msg("step %zu t=%g: replicas %d fallback %d, want %d %d (reason: %s)",
+			         k, x->t, (int)d.desired_replicas, (int)d.fallback, (int)x->want,
+			         (int)x->fallback, d.reason);
+		if (d.rescale)
+			autoscale_commit(&pol, st, &d, R, x->t);
+		prev = d.desired_replicas;
+		free(pods);
+	}
+	autoscale_state_free(st);
+}
+
+/* HPA's groupPods for CPU: inside the initialization period a sample taken
+ * less than one metric window after the readiness change is unready. */
+static void test_cpu_metric_window_readiness(void **state)
+{
+	(void)state;
+	const char *kv[] = {BASE, "targetCPUUtilization", "50", NULL};
+	const double now = 10000;
+	autoscale_policy_t pol;
+	mkpol(kv, &pol);
+	for (int with_window = 0; with_window < 2; with_window++) {
+		autoscale_state_t *st = autoscale_state_new();
+		pod_t ps[2] = {{'r', 0, 0, 0, 400, 500, 60}, {'r', 0, 0, 0, 400, 500, 0}};
+		char names[2][16];
+		autoscale_pod_t *pods = build_pods(ps, 2, now, names);
+		autoscale_input_t in = {0};
+		autoscale_decision_t d;
+		assert_non_null(st);
+		/* pod 0 started 60 s ago, ready 10 s ago, sampled 1 s ago over 15 s */
+		pods[0].has_ready_transition = true;
+		pods[0].ready_transition_time = now - 10;
+		pods[0].metrics.has_cpu_window = with_window;
+		pods[0].metrics.cpu_timestamp = now - 1;
+		pods[0].metrics.cpu_window = 15;
+		in.now = now;
+		in.current_replicas = 2;
+		in.current_pool_size = 4;
+		in.pods = pods;
+		in.npods = 2;
+		assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+		/* both ready: 80% of target 50 -> 4; pod 0 unready: it counts 0 on a
+		 * scale-up, 40% -> the direction flips -> hold */
+		assert_int_equal(d.desired_replicas, with_window ? 2 : 4);
+		/* a sample a full window after the change counts */
+		pods[0].metrics.cpu_timestamp = now - 10 + 15 + 1;
+		in.now = now + 15;
+		assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+		assert_int_equal(d.desired_replicas, 4);
+		free(pods);
+		autoscale_state_free(st);
+	}
+}
+
+/* input.metric_error: the caller could not get a metric (metrics.k8s.io
+ * down, a pod without a CPU request): that metric alone fails. */
+static void test_metric_error_from_caller(void **state)
+{
+	(void)state;
+	const char *kv[] = {BASE, Q, "targetCPUUtilization", "50", NULL};
+	autoscale_policy_t pol;
+	mkpol(kv, &pol);
+	for (int up = 0; up < 2; up++) {
+		autoscale_state_t *st = autoscale_state_new();
+		pod_t ps[4] = {R4(up ? 4 : 0.5)};
+		char names[4][16];
+		autoscale_pod_t *pods = build_pods(ps, 4, 100, names);
+		autoscale_input_t in = {0};
+		autoscale_decision_t d;
+		assert_non_null(st);
+		in.now = 100;
+		in.current_replicas = 4;
+		in.current_pool_size = 4;
+		in.pods = pods;
+		in.npods = 4;
+		in.metric_error[AUTOSCALE_M_CPU_UTILIZATION] =
+		        "unable to get metrics for resource cpu: 404 NotFound";
+		assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+		assert_false(d.metrics[AUTOSCALE_M_CPU_UTILIZATION].valid);
+		assert_string_equal(d.metrics[AUTOSCALE_M_CPU_UTILIZATION].error,
+		                    "unable to get metrics for resource cpu: 404 NotFound");
+		assert_true(d.metrics[AUTOSCALE_M_QUEUE_LENGTH].valid);
+		if (up) {
+			assert_int_equal(d.desired_replicas, 8);
+			assert_string_equal(d.conditions[1].reason, "ValidMetricFound");
+		} else {
+			assert_int_equal(d.desired_replicas, 4);
+			assert_string_equal(d.conditions[1].reason, "FailedGetResourceMetric");
+			assert_non_null(strstr(d.conditions[1].message, "404 NotFound"));
+			assert_non_null(
+			        strstr(d.reason, "no scale-down while a metric is failing"));
+		}
+		free(pods);
+		autoscale_state_free(st);
+	}
+}
+
 static void test_decision_sequences(void **state)
 {
 	(void)state;
@@ -1253,6 +1425,9 @@ int main(void)
 	        cmocka_unit_test(test_policy_behavior_and_tolerances),
 	        cmocka_unit_test(test_decision_rows),
 	        cmocka_unit_test(test_decision_sequences),
+	        cmocka_unit_test(test_fallback_needs_every_metric_failing),
+	        cmocka_unit_test(test_cpu_metric_window_readiness),
+	        cmocka_unit_test(test_metric_error_from_caller),
 	        cmocka_unit_test(test_p99_deltas_and_resets),
 	        cmocka_unit_test(test_occupancy_littles_law),
 	        cmocka_unit_test(test_noise_rarely_flaps),

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "../../controller/apply.h"
+#include "../../controller/cpu.h"
 #include "../../controller/ctlmetrics.h"
 #include "../../controller/leader.h"
 #include "../../controller/scrape.h"
@@ -208,6 +209,230 @@ static const char *POD_PENDING = "{\"metadata\":{\"name\":\"w-d\"},\"status\":{}
 static const char *POD_READY2 =
         "{\"metadata\":{\"name\":\"w-e\"},\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.5\","
         "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}";
+
+/* ---- CPU: quantities, requests, PodMetrics, aggregation ---- */
+
+typedef struct {
+	const char *in;
+	int rc;
+	int64_t milli;
+	const char *err; /* substring of the error */
+} qrow_t;
+
+static const qrow_t qrows[] = {
+        {"250m", 0, 250, NULL},
+        {"1", 0, 1000, NULL},
+        {"1500000n", 0, 2, NULL}, /* 1.5m rounds up, as MilliValue */
+        {"12345u", 0, 13, NULL},
+        {"100n", 0, 1, NULL},
+        {"0", 0, 0, NULL},
+        {"0.5", 0, 500, NULL},
+        {".5", 0, 500, NULL},
+        {"1.", 0, 1000, NULL},
+        {"0.0001", 0, 1, NULL},
+        {"2k", 0, 2000000, NULL},
+        {"1Ki", 0, 1024000, NULL},
+        {"1.5Mi", 0, 1572864000, NULL},
+        {"1e3", 0, 1000000, NULL},
+        {"1E-3", 0, 1, NULL},
+        {"25e-1", 0, 2500, NULL},
+        {"+3", 0, 3000, NULL},
+        {"-250m", 0, -250, NULL},
+        {"0000000000000000000000000000000000000000001m", 0, 1, NULL}, /* zeros are free */
+        {"1000000000000000000000000000000000000000n", -1, 0, "too many digits"},
+        {"9223372036854775807m", 0, INT64_MAX, NULL},
+        {"9223372036854775808m", -1, 0, "out of range"},
+        {"10E", -1, 0, "out of range"}, /* 10 exa in milli */
+        {"1e100", -1, 0, "out of range"},
+        {"", -1, 0, "empty"},
+        {"m", -1, 0, "no number"},
+        {"-", -1, 0, "no number"},
+        {".", -1, 0, "no number"},
+        {"abc", -1, 0, "no number"},
+        {"1x", -1, 0, "unknown suffix"},
+        {"1 ", -1, 0, "unknown suffix"},
+        {" 1", -1, 0, "no number"},
+        {"1.2.3", -1, 0, "unknown suffix"},
+        {"1e", -1, 0, "unknown suffix"},
+        {"1e3m", -1, 0, "unknown suffix"},
+        {"1Ki5", -1, 0, "unknown suffix"},
+        {"1mi", -1, 0, "unknown suffix"},
+        {"1KI", -1, 0, "unknown suffix"},
+        {"1e+", -1, 0, "unknown suffix"},
+        {"1e99999", -1, 0, "unknown suffix"},
+        {"0x10", -1, 0, "unknown suffix"},
+};
+
+static void test_cpu_quantity(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(qrows) / sizeof(qrows[0]); i++) {
+		const qrow_t *r = &qrows[i];
+		int64_t v = -42;
+		char err[200] = "";
+		int rc = ctl_quantity_milli(r->in, &v, err, sizeof(err));
+		if (rc != r->rc)
+			fail_msg("quantity \"%s\": rc %d, want %d (%s)", r->in, rc, r->rc, err);
+		if (r->err) {
+			if (rc != -1 || !strstr(err, r->err))
+				fail_msg("quantity \"%s\": error \"%s\", want \"%s\"", r->in, err,
+				         r->err);
+			if (!strstr(err, r->in))
+				fail_msg("quantity \"%s\": error \"%s\" does not name it", r->in,
+				         err);
+		} else if (v != r->milli) {
+			fail_msg("quantity \"%s\": %lld, want %lld", r->in, (long long)v,
+			         (long long)r->milli);
+		}
+	}
+	int64_t v;
+	char err[64];
+	assert_int_equal(ctl_quantity_milli(NULL, &v, err, sizeof(err)), -1);
+}
+
+#define POD_REQ(reqs, init)                                                                        \
+	"{\"metadata\":{\"name\":\"w-x\"},\"spec\":{\"containers\":[" reqs "]" init "}}"
+#define CTR(n, cpu) "{\"name\":\"" n "\",\"resources\":{\"requests\":{\"cpu\":" cpu "}}}"
+
+static void test_cpu_pod_requests(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pod;
+		int rc;
+		int64_t milli;
+		const char *err;
+	} rows[] = {
+	        {POD_REQ(CTR("a", "\"250m\""), ""), 0, 250, NULL},
+	        {POD_REQ(CTR("a", "\"250m\"") "," CTR("b", "\"1\""), ""), 0, 1250, NULL},
+	        {POD_REQ(CTR("a", "0.5"), ""), 0, 500, NULL}, /* a JSON number is a quantity too */
+	        /* a sidecar (restartable init container) counts, a plain init container not */
+	        {POD_REQ(CTR("a", "\"100m\""),
+	                 ",\"initContainers\":[{\"name\":\"s\",\"restartPolicy\":\"Always\","
+	                 "\"resources\":{\"requests\":{\"cpu\":\"50m\"}}},{\"name\":\"i\"}]"),
+	         0, 150, NULL},
+	        {POD_REQ("{\"name\":\"a\"}", ""), -1, 0,
+	         "missing request for cpu in container a of Pod w-x"},
+	        {POD_REQ(CTR("a", "\"100m\"") ",{\"name\":\"b\",\"resources\":{\"requests\":{"
+	                                      "\"memory\":\"1Gi\"}}}",
+	                 ""),
+	         -1, 0, "missing request for cpu in container b of Pod w-x"},
+	        {POD_REQ(CTR("a", "\"0\""), ""), -1, 0, "missing request for cpu"},
+	        {POD_REQ(CTR("a", "\"lots\""), ""), -1, 0,
+	         "container a of Pod w-x: resources.requests.cpu: quantity \"lots\": no number"},
+	        {POD_REQ(CTR("a", "\"-1\""), ""), -1, 0, "negative"},
+	        {POD_REQ(CTR("a", "true"), ""), -1, 0, "not a string"},
+	        {"{\"metadata\":{\"name\":\"w-x\"},\"spec\":{}}", -1, 0, "no containers"},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		cJSON *o = cJSON_Parse(rows[i].pod);
+		int64_t m = -1;
+		char err[256] = "";
+		assert_non_null(o);
+		int rc = ctl_pod_cpu_request(o, &m, err, sizeof(err));
+		cJSON_Delete(o);
+		if (rc != rows[i].rc || (rc == 0 && m != rows[i].milli) ||
+		    (rows[i].err && !strstr(err, rows[i].err)))
+			fail_msg("row %zu: rc %d milli %lld err \"%s\"", i, rc, (long long)m, err);
+	}
+}
+
+#define PM(name, ctrs)                                                                             \
+	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"mcp\"},"                             \
+	"\"timestamp\":\"2026-12-04T16:00:10Z\",\"window\":\"15.5s\",\"containers\":[" ctrs "]}"
+#define USE(n, cpu) "{\"name\":\"" n "\",\"usage\":{\"cpu\":\"" cpu "\",\"memory\":\"10Mi\"}}"
+
+static void test_cpu_podmetrics_and_apply(void **state)
+{
+	(void)state;
+	const char *list =
+	        "{\"kind\":\"PodMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\","
+	        "\"items\":[" PM("w-b", USE("w", "1500000n") "," USE("side", "12345u")) "," PM(
+	                "w-a", USE("w", "250m")) "," PM("w-c", "") "," PM("w-d",
+	                                                                  "{\"name\":\"w\","
+	                                                                  "\"usage\":{\"memory\":"
+	                                                                  "\"1Mi\"}}") "]}";
+	cJSON *o = cJSON_Parse(list);
+	ctl_cpu_sample_t *v;
+	size_t n;
+	char err[256];
+	assert_non_null(o);
+	assert_int_equal(ctl_podmetrics_parse(o, &v, &n, err, sizeof(err)), 0);
+	cJSON_Delete(o);
+	/* w-c (no containers) and w-d (no cpu) are missing, the rest sorted */
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, "w-a");
+	assert_int_equal(v[0].cpu_milli, 250);
+	assert_string_equal(v[1].name, "w-b");
+	assert_int_equal(v[1].cpu_milli, 2 + 13);
+	assert_true(v[1].has_window);
+	assert_true(v[1].window == 15.5);
+	double ts;
+	assert_int_equal(ctl_parse_time("2026-12-04T16:00:10Z", &ts), 0);
+	assert_true(v[1].timestamp == ts);
+
+	/* the decision's pods: w-a and w-b get CPU with their requests, w-c none */
+	ctl_pod_t pods[3];
+	memset(pods, 0, sizeof(pods));
+	const char *names[3] = {"w-b", "w-c", "w-a"};
+	for (int i = 0; i < 3; i++) {
+		snprintf(pods[i].name, sizeof(pods[i].name), "%s", names[i]);
+		pods[i].phase = AUTOSCALE_POD_RUNNING;
+		pods[i].ready = true;
+		pods[i].cpu_request_milli = 100 * (i + 1);
+	}
+	autoscale_pod_t in[3];
+	ctl_scrape_build_input(pods, 3, NULL, 0, in);
+	assert_int_equal(ctl_cpu_apply(pods, 3, v, n, in), 2);
+	assert_true(in[0].metrics.has_cpu && in[0].metrics.cpu_millicores == 15 &&
+	            in[0].metrics.cpu_request_millicores == 100 && in[0].metrics.has_cpu_window);
+	assert_false(in[1].metrics.has_cpu);
+	assert_true(in[2].metrics.has_cpu && in[2].metrics.cpu_millicores == 250 &&
+	            in[2].metrics.cpu_request_millicores == 300);
+	assert_false(in[0].has_metrics); /* no scrape: only CPU */
+	assert_int_equal(ctl_cpu_apply(pods, 3, NULL, 0, in), 0);
+	free(v);
+
+	/* a single PodMetrics works too; an empty list gives no samples */
+	o = cJSON_Parse("{\"kind\":\"PodMetrics\",\"metadata\":{\"name\":\"w-z\"},"
+	                "\"containers\":[" USE("w", "1") "]}");
+	assert_int_equal(ctl_podmetrics_parse(o, &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].cpu_milli, 1000);
+	free(v);
+	cJSON_Delete(o);
+	o = cJSON_Parse("{\"kind\":\"PodMetricsList\",\"items\":[]}");
+	assert_int_equal(ctl_podmetrics_parse(o, &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_null(v);
+	cJSON_Delete(o);
+
+	/* garbage fails the whole list with an error naming it */
+	static const struct {
+		const char *body, *err;
+	} bad[] = {
+	        {"{\"kind\":\"Status\"}", "not a PodMetricsList"},
+	        {"{\"items\":[" PM("w-a", USE("w", "fast")) "]}",
+	         "PodMetrics w-a container w: usage.cpu: quantity \"fast\": no number"},
+	        {"{\"items\":[" PM("w-a", USE("w", "-5m")) "]}", "negative usage.cpu"},
+	        {"{\"items\":[{\"metadata\":{},\"containers\":[]}]}", "no metadata.name"},
+	        {"{\"items\":[{\"metadata\":{\"name\":\"x\"},\"timestamp\":\"yesterday\"}]}",
+	         "timestamp"},
+	        {"{\"items\":[{\"metadata\":{\"name\":\"x\"},\"window\":\"5 seconds\"}]}",
+	         "window"},
+	        {"{\"items\":[{\"metadata\":{\"name\":\"x\"},\"containers\":{}}]}", "not a list"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = cJSON_Parse(bad[i].body);
+		assert_non_null(o);
+		err[0] = '\0';
+		assert_int_equal(ctl_podmetrics_parse(o, &v, &n, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i].err))
+			fail_msg("bad %zu: error \"%s\", want \"%s\"", i, err, bad[i].err);
+		assert_null(v);
+		cJSON_Delete(o);
+	}
+}
 
 static void test_pod_parse_and_aggregate(void **state)
 {
@@ -459,6 +684,9 @@ int main(void)
 	        cmocka_unit_test(test_status_json_invalid),
 	        cmocka_unit_test(test_parse_time),
 	        cmocka_unit_test(test_pod_parse_and_aggregate),
+	        cmocka_unit_test(test_cpu_quantity),
+	        cmocka_unit_test(test_cpu_pod_requests),
+	        cmocka_unit_test(test_cpu_podmetrics_and_apply),
 	        cmocka_unit_test(test_scrape_concurrent),
 	        cmocka_unit_test(test_lease_try),
 	        cmocka_unit_test(test_decision_line_shape),
