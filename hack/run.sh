@@ -98,7 +98,8 @@ loop_load() {
 	done
 }
 loop_load &
-pids="$pids $!"
+load_pid=$!
+pids="$pids $load_pid"
 
 # Timeline: one line per second; live status line on the terminal.
 tl="$RUN_DIR/timeline.csv"
@@ -128,6 +129,11 @@ while :; do
 	sleep 1
 done
 echo
+# With DURATION, let the profile's last second finish so its summary is written.
+if [ "$DURATION" -gt 0 ]; then
+	i=0
+	while kill -0 "$load_pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+fi
 
 if command -v gnuplot >/dev/null 2>&1; then
 	gnuplot -e "in='$tl'; out='$RUN_DIR/timeline.png'" "$top/hack/timeline.gp" &&
