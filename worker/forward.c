@@ -63,6 +63,10 @@ typedef struct dconn {
 	uint8_t in[MBAP_MAX_ADU];
 	size_t ilen;
 	int64_t connect_deadline_ns;
+	int64_t sent_ns;         /* when the exchange under way was started */
+	int64_t dev_deadline_ns; /* sent_ns + the device's response timeout */
+	bool on_dl;              /* on the device deadline list */
+	struct dconn *dprev, *dnext;
 	struct dconn *next_free;
 } dconn_t;
 
@@ -90,6 +94,10 @@ struct fwd {
 	uint16_t tid;
 	int64_t next_poll_ns;
 	bool pumping;
+	/* Exchanges under way in start order, which is device deadline order
+	 * (every one gets the same response timeout). */
+	dconn_t *dlhead, *dltail;
+	int64_t svc_ewma_ns; /* smoothed device exchange time (EWMA, 1/8) */
 	/* connect-per-request */
 	struct sockaddr_storage dev_sa;
 	socklen_t dev_salen;
@@ -209,6 +217,34 @@ static seen_t *seen_slot(fwd_t *f, const mcppool_conn_t *pc)
 	return NULL; /* cannot happen: the table is twice the slot count */
 }
 
+static void dl_remove(fwd_t *f, dconn_t *dc)
+{
+	if (!dc->on_dl)
+		return;
+	if (dc->dprev)
+		dc->dprev->dnext = dc->dnext;
+	else
+		f->dlhead = dc->dnext;
+	if (dc->dnext)
+		dc->dnext->dprev = dc->dprev;
+	else
+		f->dltail = dc->dprev;
+	dc->dprev = dc->dnext = NULL;
+	dc->on_dl = false;
+}
+
+static void dl_append(fwd_t *f, dconn_t *dc)
+{
+	dc->dnext = NULL;
+	dc->dprev = f->dltail;
+	if (f->dltail)
+		f->dltail->dnext = dc;
+	else
+		f->dlhead = dc;
+	f->dltail = dc;
+	dc->on_dl = true;
+}
+
 static dconn_t *dc_get(fwd_t *f)
 {
 	dconn_t *dc = f->free_dcs;
@@ -225,6 +261,7 @@ static void dc_put(fwd_t *f, dconn_t *dc)
 {
 	if (dc->st == DC_CONNECTING)
 		f->nconnecting--;
+	dl_remove(f, dc);
 	dc->st = DC_FREE;
 	dc->r = NULL;
 	dc->pc = NULL;
@@ -274,6 +311,12 @@ static void pump(fwd_t *f);
 static void load_out(fwd_t *f, dconn_t *dc, bool validation)
 {
 	dc->validating = validation;
+	/* Once anything is written the device gets its whole response timeout,
+	 * whatever is left of the client's deadline (see fwd_run_timers). */
+	dc->sent_ns = base_now_ns();
+	dc->dev_deadline_ns = dc->sent_ns + f->w->o->request_timeout_ms * NS_PER_MS;
+	dl_remove(f, dc);
+	dl_append(f, dc);
 	dc->ooff = 0;
 	dc->ilen = 0;
 	dc->got_bytes = false;
@@ -297,6 +340,13 @@ static void dc_failed(fwd_t *f, dconn_t *dc, mcppool_outcome_t outcome, bool sen
 {
 	req_t *r = dc->r;
 	bool cpr = dc->pc == NULL;
+	if (r == NULL) { /* its client was answered at its deadline already */
+		base_log(BASE_LOG_DEBUG, "device_io", "error", why, "phase", "orphan",
+		         (char *)NULL);
+		dc_release(f, dc, outcome);
+		pump(f);
+		return;
+	}
 	/* Safe to try again elsewhere: nothing of it reached the device, or a
 	 * read met a connection the device had closed (no reply byte came). */
 	bool retry = !cpr && (!sent || (outcome == MCPPOOL_BROKEN_IO && !dc->got_bytes &&
@@ -349,6 +399,19 @@ static void dc_reply(fwd_t *f, dconn_t *dc, size_t n)
 	bool extra = dc->ilen > n;
 	if (rc != 0) {
 		dc_failed(f, dc, MCPPOOL_BROKEN_IO, !dc->validating, mbap_strerror(rc));
+		return;
+	}
+	if (!dc->validating) {
+		/* The device's service time, for the dispatch check in pump(). */
+		int64_t took = base_now_ns() - dc->sent_ns;
+		f->svc_ewma_ns =
+		        f->svc_ewma_ns == 0 ? took : f->svc_ewma_ns + (took - f->svc_ewma_ns) / 8;
+	}
+	if (r == NULL) {
+		/* The client had its answer at its deadline; the device answered
+		 * within its own timeout, so it is healthy and the stream in step. */
+		dc_release(f, dc, extra ? MCPPOOL_BROKEN_IO : MCPPOOL_OK);
+		pump(f);
 		return;
 	}
 	if (dc->validating) {
@@ -525,11 +588,19 @@ static bool try_start(fwd_t *f, req_t *r)
  * starting one may call back in here; the outer call carries on. */
 static void pump(fwd_t *f)
 {
+	int64_t now;
 	if (f->pumping)
 		return;
 	f->pumping = true;
+	now = base_now_ns();
 	while (f->qhead) {
 		req_t *r = dequeue(f);
+		if (r->deadline_ns - now <= f->svc_ewma_ns) {
+			/* Too little deadline left for the device to answer: it
+			 * would only be answered late and hold a connection. */
+			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
+			continue;
+		}
 		if (!try_start(f, r)) {
 			enqueue(f, r, true);
 			break;
@@ -603,6 +674,15 @@ void fwd_event(fwd_t *f, void *ptr, uint32_t events)
 	}
 }
 
+/* Whether queued requests may find a connection the loop was not told
+ * about: only while it holds fewer than the target size. With every
+ * connection busy, a queued request is started by the release that frees
+ * one (pump() from dc_reply/dc_failed), so there is nothing to poll for. */
+static bool want_poll(const fwd_t *f)
+{
+	return f->qhead != NULL && f->nbusy < atomic_load(&f->w->m.target_size);
+}
+
 void fwd_run_timers(fwd_t *f, int64_t now)
 {
 	while (f->thead && f->thead->deadline_ns <= now) {
@@ -616,14 +696,44 @@ void fwd_run_timers(fwd_t *f, int64_t now)
 			atomic_store(&f->w->m.cpr_up, 0);
 			dc_release(f, dc, MCPPOOL_BROKEN_IO);
 			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
-		} else if (dc) {
-			/* The device did not answer in time; a late reply would put
-			 * the stream out of step, so the connection is replaced. */
-			dc_release(f, dc, MCPPOOL_TIMEOUT);
+		} else if (dc && dc->pc == NULL) {
+			/* Connect-per-request: the connection is not reused. */
+			dc_release(f, dc, MCPPOOL_BROKEN_IO);
 			finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+		} else if (dc) {
+			/* The client's deadline passed at the device: answer the
+			 * client now, but leave the exchange running until the
+			 * device answers or its own response timeout passes (the
+			 * loop below), so a healthy slow device is not counted as
+			 * failed and the stream stays in step. */
+			bool sent = !dc->validating;
+			dc->r = NULL;
+			if (sent)
+				finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+			else
+				finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
 		} else {
 			finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
 		}
+	}
+	while (f->dlhead && f->dlhead->dev_deadline_ns <= now) {
+		/* The device did not answer within its response timeout: a real
+		 * device failure (counts toward the breaker); a late reply would
+		 * put the stream out of step, so the connection is replaced. */
+		dconn_t *dc = f->dlhead;
+		req_t *r = dc->r;
+		bool sent = !dc->validating;
+		base_log(BASE_LOG_WARN, "device_timeout", "phase",
+		         r == NULL ? "orphan" : (sent ? "request" : "keepalive"), (char *)NULL);
+		dc_release(f, dc, dc->pc ? MCPPOOL_TIMEOUT : MCPPOOL_BROKEN_IO);
+		if (r) {
+			r->dc = NULL;
+			if (sent)
+				finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
+			else
+				enqueue(f, r, true); /* the request itself never left */
+		}
+		pump(f);
 	}
 	if (f->nconnecting > 0) {
 		for (int i = 0; i < f->ndcs; i++) {
@@ -638,8 +748,7 @@ void fwd_run_timers(fwd_t *f, int64_t now)
 	}
 	/* A connection the pool opened since (or one the loop does not hold)
 	 * may be idle now. */
-	if (f->qhead && now >= f->next_poll_ns &&
-	    (f->w->pool == NULL || f->nbusy < atomic_load(&f->w->m.target_size))) {
+	if (want_poll(f) && now >= f->next_poll_ns) {
 		f->next_poll_ns = now + POLL_NS;
 		pump(f);
 	}
@@ -650,7 +759,11 @@ int fwd_next_ms(const fwd_t *f, int64_t now, int cap_ms)
 	int64_t next = now + (int64_t)cap_ms * NS_PER_MS;
 	if (f->thead && f->thead->deadline_ns < next)
 		next = f->thead->deadline_ns;
-	if (f->qhead && f->next_poll_ns < next)
+	if (f->dlhead && f->dlhead->dev_deadline_ns < next)
+		next = f->dlhead->dev_deadline_ns;
+	/* Only when polling is wanted: next_poll_ns lies in the past while
+	 * every connection is busy, and a 0 ms epoll_wait would spin. */
+	if (want_poll(f) && f->next_poll_ns < next)
 		next = f->next_poll_ns;
 	if (f->nconnecting > 0) {
 		for (int i = 0; i < f->ndcs; i++)
@@ -684,6 +797,10 @@ void fwd_abort(fwd_t *f)
 			dc_release(f, r->dc, MCPPOOL_BROKEN_IO);
 		finish_exception(f, r, MBAP_EXC_GW_TARGET, RES_TIMEOUT);
 	}
+	/* Exchanges whose client was answered at its deadline. */
+	for (int i = 0; i < f->ndcs; i++)
+		if (f->dcs[i].st != DC_FREE)
+			dc_release(f, &f->dcs[i], MCPPOOL_BROKEN_IO);
 }
 
 int fwd_new(worker_t *w, int ep, fwd_t **out, char *err, size_t errlen)

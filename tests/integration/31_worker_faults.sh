@@ -25,6 +25,11 @@ t=$(metric "$HTTP_w" 'mcp_requests_total{result="timeout"}')
 [ "${t:-0}" -ge 3 ] || fail "mcp_requests_total timeout=$t"
 
 # Device gone (connections closed, new ones refused): 0x0A, fast.
+# First let the silent phase's last exchanges end: the worker keeps a
+# connection whose client was answered at its deadline until the device's
+# own response timeout (300 ms) passes, and a replacement opened in the
+# instant between "close" and "refuse" below would be a healthy connection.
+sleep 0.5
 "$DS" ctl "$CTL_d" fault refuse >/dev/null
 "$DS" ctl "$CTL_d" fault close >/dev/null
 "$DS" ctl "$CTL_d" fault refuse >/dev/null
