@@ -359,7 +359,8 @@ static int plot(const char *png, const rows_t *rows, const autoscale_policy_t *p
 	fprintf(f, "set ylabel 'pool size'\nset yrange [0:%d]\nplot ", (int)pol->pool_max_size + 1);
 	gp_quote(f, data);
 	fputs(" using 1:6 with steps lw 2 lc rgb '#2ca02c' title 'desired pool size'\n", f);
-	fputs("set ylabel 'P99 (ms, log)'\nset xlabel 't (s)'\nset logscale y\nset yrange [1:*]\nplot ",
+	fputs("set ylabel 'P99 (ms, log)'\nset xlabel 't (s)'\nset logscale y\nset yrange "
+	      "[1:*]\nplot ",
 	      f);
 	gp_quote(f, data);
 	fputs(" using 1:7 with lines lw 2 lc rgb '#9467bd' title 'P99'", f);

@@ -60,28 +60,28 @@ typedef struct {
 } devsim_opts_t;
 
 static const base_opt_t opts[] = {
-	{"listen", BASE_OPT_STRING, offsetof(devsim_opts_t, listen), 300, 0, 0, "127.0.0.1:5020",
-	 "MCP_DEVSIM_LISTEN", NULL, "Modbus TCP address ADDR:PORT (port 0: any free port, logged)"},
-	{"service-time", BASE_OPT_STRING, offsetof(devsim_opts_t, service_time), 32, 0, 0, "0",
-	 "MCP_DEVSIM_SERVICE_TIME", NULL, "mean time to serve one request (e.g. 5ms, 250us)"},
-	{"service-dist", BASE_OPT_ENUM, offsetof(devsim_opts_t, dist), 16, 0, 0, "fixed", NULL,
-	 "fixed|uniform|exponential", "service time distribution (uniform: 0..2x mean)"},
-	{"max-connections", BASE_OPT_INT, offsetof(devsim_opts_t, max_connections),
-	 sizeof(long long), 1, 1000, "16", "MCP_DEVSIM_MAX_CONNECTIONS", NULL,
-	 "concurrent connections served; more are refused"},
-	{"registers", BASE_OPT_INT, offsetof(devsim_opts_t, registers), sizeof(long long), 1,
-	 65536, "10000", NULL, NULL, "size of each register/coil table"},
-	{"unit-id", BASE_OPT_INT, offsetof(devsim_opts_t, unit_id), sizeof(long long), -1, 255,
-	 "-1", NULL, NULL, "answer only this unit id (-1: any; others get no answer, as on a bus)"},
-	{"control", BASE_OPT_STRING, offsetof(devsim_opts_t, control), 300, 0, 0, "", NULL, NULL,
-	 "loopback control port ADDR:PORT for fault injection (empty: none)"},
-	{"fault", BASE_OPT_STRING, offsetof(devsim_opts_t, fault), 32, 0, 0, "none", NULL, NULL,
-	 "initial fault: none|stop|close|refuse|exception:N"},
-	{"log-level", BASE_OPT_ENUM, offsetof(devsim_opts_t, log_level), 8, 0, 0, "info", NULL,
-	 "debug|info|warn|error", "log level"},
-	{"log-format", BASE_OPT_ENUM, offsetof(devsim_opts_t, log_format), 8, 0, 0, "logfmt", NULL,
-	 "logfmt|json", "log format"},
-	BASE_OPT_END,
+        {"listen", BASE_OPT_STRING, offsetof(devsim_opts_t, listen), 300, 0, 0, "127.0.0.1:5020",
+         "MCP_DEVSIM_LISTEN", NULL, "Modbus TCP address ADDR:PORT (port 0: any free port, logged)"},
+        {"service-time", BASE_OPT_STRING, offsetof(devsim_opts_t, service_time), 32, 0, 0, "0",
+         "MCP_DEVSIM_SERVICE_TIME", NULL, "mean time to serve one request (e.g. 5ms, 250us)"},
+        {"service-dist", BASE_OPT_ENUM, offsetof(devsim_opts_t, dist), 16, 0, 0, "fixed", NULL,
+         "fixed|uniform|exponential", "service time distribution (uniform: 0..2x mean)"},
+        {"max-connections", BASE_OPT_INT, offsetof(devsim_opts_t, max_connections),
+         sizeof(long long), 1, 1000, "16", "MCP_DEVSIM_MAX_CONNECTIONS", NULL,
+         "concurrent connections served; more are refused"},
+        {"registers", BASE_OPT_INT, offsetof(devsim_opts_t, registers), sizeof(long long), 1, 65536,
+         "10000", NULL, NULL, "size of each register/coil table"},
+        {"unit-id", BASE_OPT_INT, offsetof(devsim_opts_t, unit_id), sizeof(long long), -1, 255,
+         "-1", NULL, NULL, "answer only this unit id (-1: any; others get no answer, as on a bus)"},
+        {"control", BASE_OPT_STRING, offsetof(devsim_opts_t, control), 300, 0, 0, "", NULL, NULL,
+         "loopback control port ADDR:PORT for fault injection (empty: none)"},
+        {"fault", BASE_OPT_STRING, offsetof(devsim_opts_t, fault), 32, 0, 0, "none", NULL, NULL,
+         "initial fault: none|stop|close|refuse|exception:N"},
+        {"log-level", BASE_OPT_ENUM, offsetof(devsim_opts_t, log_level), 8, 0, 0, "info", NULL,
+         "debug|info|warn|error", "log level"},
+        {"log-format", BASE_OPT_ENUM, offsetof(devsim_opts_t, log_format), 8, 0, 0, "logfmt", NULL,
+         "logfmt|json", "log format"},
+        BASE_OPT_END,
 };
 
 #define MAX_CONNS 1000
@@ -149,7 +149,7 @@ static void set_fault(int f, int code)
 	char c[8];
 	snprintf(c, sizeof(c), "%d", code);
 	base_log(BASE_LOG_INFO, "fault", "fault", fault_name(f), "code",
-		 f == FAULT_EXCEPTION ? c : "", NULL);
+	         f == FAULT_EXCEPTION ? c : "", NULL);
 }
 
 static void service_sleep(void)
@@ -220,7 +220,8 @@ static void *conn_main(void *arg)
 		if (f == FAULT_CLOSE)
 			break;
 		if (f == FAULT_EXCEPTION) {
-			if (modbus_reply_exception(ctx, q, (unsigned)atomic_load(&g.fault_code)) < 0)
+			if (modbus_reply_exception(ctx, q, (unsigned)atomic_load(&g.fault_code)) <
+			    0)
 				break;
 			atomic_fetch_add(&g.exceptions, 1);
 			continue;
@@ -274,7 +275,7 @@ static int listen_on(const char *hp, char *bound, size_t bcap)
 	}
 	freeaddrinfo(ai);
 	getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
-		    NI_NUMERICHOST | NI_NUMERICSERV);
+	            NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(bound, bcap, "%s:%s", hbuf, pbuf);
 	return fd;
 }
@@ -348,11 +349,11 @@ static void control_command(char *line, char *out, size_t cap)
 		int nc = g.nconns;
 		pthread_mutex_unlock(&g.conn_lock);
 		snprintf(out, cap,
-			 "ok fault=%s connections=%d accepted=%llu refused=%llu served=%llu "
-			 "exceptions=%llu dropped=%llu\n",
-			 fault_name(atomic_load(&g.fault)), nc, atomic_load(&g.accepted),
-			 atomic_load(&g.refused), atomic_load(&g.served),
-			 atomic_load(&g.exceptions), atomic_load(&g.dropped));
+		         "ok fault=%s connections=%d accepted=%llu refused=%llu served=%llu "
+		         "exceptions=%llu dropped=%llu\n",
+		         fault_name(atomic_load(&g.fault)), nc, atomic_load(&g.accepted),
+		         atomic_load(&g.refused), atomic_load(&g.served),
+		         atomic_load(&g.exceptions), atomic_load(&g.dropped));
 	} else {
 		snprintf(out, cap, "error unknown command \"%.64s\"\n", line);
 	}
@@ -416,7 +417,7 @@ static int ctl_main(int argc, char **argv)
 	host[colon - argv[2]] = '\0';
 	for (int i = 3; i < argc; i++) {
 		int w = snprintf(line + off, sizeof(line) - off, "%s%s", argv[i],
-				 i + 1 < argc ? " " : "\n");
+		                 i + 1 < argc ? " " : "\n");
 		if (w < 0 || (size_t)w >= sizeof(line) - off) {
 			fprintf(stderr, "mcp-devsim ctl: command too long\n");
 			return 2;
@@ -469,14 +470,14 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
 		return ctl_main(argc, argv);
 	rc = base_opt_main(
-		opts, &o, seen, argc, argv, NULL, "mcp-devsim",
-		"Usage: mcp-devsim --listen ADDR:PORT [--service-time DUR] [--max-connections N] "
-		"[--control ADDR:PORT]\n"
-		"A Modbus TCP device simulator with run-time fault injection.\n"
-		"Control commands (one per line on --control): fault none|stop|close|refuse|"
-		"exception N, service-time DUR, status.\n"
-		"Signals: SIGUSR1 = fault stop, SIGUSR2 = fault none, SIGTERM/SIGINT = exit.",
-		MCP_VERSION);
+	        opts, &o, seen, argc, argv, NULL, "mcp-devsim",
+	        "Usage: mcp-devsim --listen ADDR:PORT [--service-time DUR] [--max-connections N] "
+	        "[--control ADDR:PORT]\n"
+	        "A Modbus TCP device simulator with run-time fault injection.\n"
+	        "Control commands (one per line on --control): fault none|stop|close|refuse|"
+	        "exception N, service-time DUR, status.\n"
+	        "Signals: SIGUSR1 = fault stop, SIGUSR2 = fault none, SIGTERM/SIGINT = exit.",
+	        MCP_VERSION);
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
 	if (base_parse_duration_ns(o.service_time, &ns, why, sizeof(why)) != 0) {
@@ -504,7 +505,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&g.conn_lock, NULL);
 	srand48((long)base_now_ns());
 	g.map = modbus_mapping_new((int)o.registers, (int)o.registers, (int)o.registers,
-				   (int)o.registers);
+	                           (int)o.registers);
 	if (g.map == NULL) {
 		fprintf(stderr, "mcp-devsim: cannot allocate the register map\n");
 		return 1;
@@ -521,7 +522,8 @@ int main(int argc, char **argv)
 	if (o.control[0]) {
 		cfd = listen_on(o.control, cbound, sizeof(cbound));
 		if (cfd < 0) {
-			fprintf(stderr, "mcp-devsim: --control %s: %s\n", o.control, strerror(errno));
+			fprintf(stderr, "mcp-devsim: --control %s: %s\n", o.control,
+			        strerror(errno));
 			return 2;
 		}
 	}
@@ -539,8 +541,8 @@ int main(int argc, char **argv)
 		snprintf(mc, sizeof(mc), "%d", g.max_conns);
 		snprintf(st, sizeof(st), "%lldns", (long long)ns);
 		base_log(BASE_LOG_INFO, "listening", "addr", bound, "control", cbound,
-			 "max_connections", mc, "service_time", st, "dist", o.dist, "fault",
-			 fault_name(f), NULL);
+		         "max_connections", mc, "service_time", st, "dist", o.dist, "fault",
+		         fault_name(f), NULL);
 	}
 
 	while (!g.stop) {

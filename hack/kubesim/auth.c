@@ -15,7 +15,7 @@
 
 #include "base/buf.h"
 
-#define MAX_PEM (64u << 10)
+#define MAX_PEM    (64u << 10)
 #define MAX_TOKENS 4096
 
 typedef struct {
@@ -107,7 +107,7 @@ static int run_openssl(const char *const *argv, const char *log, char *err, size
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		snprintf(err, errlen, "openssl %s failed (exit %d); see %s", argv[1],
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1, log);
+		         WIFEXITED(status) ? WEXITSTATUS(status) : -1, log);
 		return -1;
 	}
 	return 0;
@@ -131,7 +131,7 @@ static void random_hex(char *out, size_t nbytes)
 static int mint_certs(ks_auth_t *a, const char *ip, char *err, size_t errlen)
 {
 	char ca_crt[2100], ca_key[2100], crt[2100], key[2100], csr[2100], ext[2100], log[2100],
-		sanf[2100];
+	        sanf[2100];
 	char extbody[1024];
 	path_in(ca_crt, sizeof(ca_crt), a->dir, "ca.crt");
 	path_in(ca_key, sizeof(ca_key), a->dir, "ca.key");
@@ -143,39 +143,58 @@ static int mint_certs(ks_auth_t *a, const char *ip, char *err, size_t errlen)
 	path_in(sanf, sizeof(sanf), a->dir, "server.ip");
 
 	if (access(ca_crt, R_OK) != 0 || access(ca_key, R_OK) != 0) {
-		const char *ca_argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-					 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key,
-					 "-out", ca_crt, "-days", "3650", "-subj", "/CN=kubesim-ca",
-					 "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-					 "keyUsage=critical,keyCertSign,cRLSign", NULL};
+		const char *ca_argv[] = {"openssl",
+		                         "req",
+		                         "-x509",
+		                         "-newkey",
+		                         "ec",
+		                         "-pkeyopt",
+		                         "ec_paramgen_curve:prime256v1",
+		                         "-nodes",
+		                         "-keyout",
+		                         ca_key,
+		                         "-out",
+		                         ca_crt,
+		                         "-days",
+		                         "3650",
+		                         "-subj",
+		                         "/CN=kubesim-ca",
+		                         "-addext",
+		                         "basicConstraints=critical,CA:TRUE",
+		                         "-addext",
+		                         "keyUsage=critical,keyCertSign,cRLSign",
+		                         NULL};
 		if (run_openssl(ca_argv, log, err, errlen))
 			return -1;
 		unlink(crt);
 	}
 	char *old_ip = read_file(sanf, 256);
 	bool fresh = access(crt, R_OK) == 0 && access(key, R_OK) == 0 && old_ip &&
-		     strcmp(old_ip, ip) == 0;
+	             strcmp(old_ip, ip) == 0;
 	free(old_ip);
 	if (fresh)
 		return 0;
-	const char *key_argv[] = {"openssl", "req", "-newkey", "ec", "-pkeyopt",
-				  "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
-				  csr, "-subj", "/CN=kubesim", NULL};
+	const char *key_argv[] = {"openssl",     "req",      "-newkey",
+	                          "ec",          "-pkeyopt", "ec_paramgen_curve:prime256v1",
+	                          "-nodes",      "-keyout",  key,
+	                          "-out",        csr,        "-subj",
+	                          "/CN=kubesim", NULL};
 	if (run_openssl(key_argv, log, err, errlen))
 		return -1;
 	snprintf(extbody, sizeof(extbody),
-		 "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-		 "extendedKeyUsage=serverAuth\nsubjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost,"
-		 "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,"
-		 "DNS:kubernetes.default.svc.cluster.local\n",
-		 ip);
+	         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+	         "extendedKeyUsage=serverAuth\nsubjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost,"
+	         "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,"
+	         "DNS:kubernetes.default.svc.cluster.local\n",
+	         ip);
 	if (write_file(ext, extbody, 0600)) {
 		snprintf(err, errlen, "%s: %s", ext, strerror(errno));
 		return -1;
 	}
-	const char *sign_argv[] = {"openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey",
-				   ca_key, "-CAcreateserial", "-out", crt, "-days", "3650",
-				   "-extfile", ext, NULL};
+	const char *sign_argv[] = {"openssl", "x509", "-req",   "-in",  csr,
+	                           "-CA",     ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+	                           "-out",    crt,    "-days",  "3650", "-extfile",
+	                           ext,       NULL};
 	if (run_openssl(sign_argv, log, err, errlen))
 		return -1;
 	unlink(csr);
@@ -219,8 +238,10 @@ static void load_tokens(ks_auth_t *a)
 	free(text);
 	cJSON_ArrayForEach(t, arr)
 	{
-		const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "token"));
-		const char *user = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "user"));
+		const char *tok =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "token"));
+		const char *user =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "user"));
 		if (!tok || !user || a->ntoks >= MAX_TOKENS)
 			continue;
 		tok_t *nt = realloc(a->toks, (a->ntoks + 1) * sizeof(tok_t));
@@ -289,10 +310,22 @@ void ks_auth_free(ks_auth_t *a)
 	free(a);
 }
 
-const char *ks_auth_cert_pem(const ks_auth_t *a) { return a->cert; }
-const char *ks_auth_key_pem(const ks_auth_t *a) { return a->key; }
-const char *ks_auth_ca_pem(const ks_auth_t *a) { return a->ca; }
-const char *ks_auth_admin_token(const ks_auth_t *a) { return a->admin; }
+const char *ks_auth_cert_pem(const ks_auth_t *a)
+{
+	return a->cert;
+}
+const char *ks_auth_key_pem(const ks_auth_t *a)
+{
+	return a->key;
+}
+const char *ks_auth_ca_pem(const ks_auth_t *a)
+{
+	return a->ca;
+}
+const char *ks_auth_admin_token(const ks_auth_t *a)
+{
+	return a->admin;
+}
 
 /* Constant-time comparison of two NUL-terminated strings. */
 static bool same(const char *x, const char *y)
@@ -332,7 +365,7 @@ bool ks_auth_check(ks_auth_t *a, const char *authz, char *user, size_t cap)
 }
 
 int ks_auth_mint(ks_auth_t *a, const char *ns, const char *sa, char *out, size_t cap, char *err,
-		 size_t errlen)
+                 size_t errlen)
 {
 	int rc;
 	if (cap < 80) {
@@ -404,7 +437,7 @@ static char *b64(const char *s)
 }
 
 int ks_auth_write_kubeconfig(const ks_auth_t *a, const char *path, const char *server, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	char *ca = b64(a->ca);
 	base_buf_t b;
@@ -414,16 +447,18 @@ int ks_auth_write_kubeconfig(const ks_auth_t *a, const char *path, const char *s
 		return -1;
 	}
 	base_buf_init(&b, 1u << 20);
-	rc = base_buf_printf(&b,
-			     "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n"
-			     "    server: %s\n    certificate-authority-data: %s\nusers:\n"
-			     "- name: kubesim-admin\n  user:\n    token: %s\ncontexts:\n"
-			     "- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim-admin\n"
-			     "    namespace: default\ncurrent-context: kubesim\npreferences: {}\n",
-			     server, ca, a->admin);
+	rc = base_buf_printf(
+	        &b,
+	        "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n"
+	        "    server: %s\n    certificate-authority-data: %s\nusers:\n"
+	        "- name: kubesim-admin\n  user:\n    token: %s\ncontexts:\n"
+	        "- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim-admin\n"
+	        "    namespace: default\ncurrent-context: kubesim\npreferences: {}\n",
+	        server, ca, a->admin);
 	free(ca);
 	if (rc || write_file(path, b.data, 0600)) {
-		snprintf(err, errlen, "%s: cannot write: %s", path, rc ? "too large" : strerror(errno));
+		snprintf(err, errlen, "%s: cannot write: %s", path,
+		         rc ? "too large" : strerror(errno));
 		base_buf_free(&b);
 		return -1;
 	}

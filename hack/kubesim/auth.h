@@ -34,7 +34,7 @@ bool ks_auth_check(ks_auth_t *a, const char *authorization, char *user, size_t c
 /* Mints a token for namespace/serviceaccount into out (cap >= 80) and
  * persists it. 0, or -1 with err. */
 int ks_auth_mint(ks_auth_t *a, const char *ns, const char *sa, char *out, size_t cap, char *err,
-		 size_t errlen);
+                 size_t errlen);
 /* Revokes a token; true when it existed. */
 bool ks_auth_revoke(ks_auth_t *a, const char *token);
 
@@ -42,6 +42,6 @@ bool ks_auth_revoke(ks_auth_t *a, const char *token);
  * the admin token, context "kubesim", namespace default) for server URL.
  * 0, or -1 with err. */
 int ks_auth_write_kubeconfig(const ks_auth_t *a, const char *path, const char *server, char *err,
-			     size_t errlen);
+                             size_t errlen);
 
 #endif

@@ -13,7 +13,7 @@
 #include "base/clock.h"
 
 #define MAX_TIMERS 64
-#define MAX_FDS 256
+#define MAX_FDS    256
 
 typedef struct {
 	int id;

@@ -35,36 +35,41 @@ typedef struct {
 } config_t;
 
 static const base_opt_t OPTS[] = {
-	{"data-dir", BASE_OPT_STRING, offsetof(config_t, data_dir), sizeof(((config_t *)0)->data_dir),
-	 0, 0, NULL, "KUBESIM_DATA_DIR", NULL,
-	 "directory for certificates, tokens, the snapshot and the kubeconfig (required)"},
-	{"listen", BASE_OPT_HOSTPORT, offsetof(config_t, listen), sizeof(((config_t *)0)->listen), 0,
-	 0, "127.0.0.1:6443", NULL, NULL, "HTTPS address of the API server (IPv4; port 0 = any)"},
-	{"kubeconfig", BASE_OPT_STRING, offsetof(config_t, kubeconfig),
-	 sizeof(((config_t *)0)->kubeconfig), 0, 0, "", NULL, NULL,
-	 "where to write the kubeconfig (default DATA_DIR/kubeconfig)"},
-	{"admin", BASE_OPT_STRING, offsetof(config_t, admin), sizeof(((config_t *)0)->admin), 0, 0, "",
-	 NULL, NULL, "loopback ADDR:PORT of the plain-HTTP admin endpoint (faults, tokens); empty = off"},
-	{"snapshot", BASE_OPT_BOOL, offsetof(config_t, snapshot), sizeof(bool), 0, 0, "true", NULL, NULL,
-	 "keep the cluster in DATA_DIR/state.json across restarts"},
-	{"snapshot-delay", BASE_OPT_DURATION, offsetof(config_t, snapshot_delay_ms), sizeof(int64_t), 10,
-	 600000, "1s", NULL, NULL, "how long writes are batched before the snapshot is saved"},
-	{"history", BASE_OPT_INT, offsetof(config_t, history), sizeof(long long), 16, 10000000, "10000",
-	 NULL, NULL, "watch events kept; older resourceVersions get 410 Gone"},
-	{"bookmark-interval", BASE_OPT_DURATION, offsetof(config_t, bookmark_ms), sizeof(int64_t), 100,
-	 3600000, "10s", NULL, NULL, "BOOKMARK period on idle watches that allow bookmarks"},
-	{"faults", BASE_OPT_STRING, offsetof(config_t, faults), sizeof(((config_t *)0)->faults), 0, 0,
-	 "", NULL, NULL, "fault rules at start, JSON (see docs/kubesim.md)"},
-	{"audit-log", BASE_OPT_STRING, offsetof(config_t, audit_log), sizeof(((config_t *)0)->audit_log),
-	 0, 0, "", NULL, NULL,
-	 "append one JSON line per API request (user, verb, group, resource, subresource, namespace, "
-	 "name, code) to this file; empty = off"},
-	{"log-level", BASE_OPT_ENUM, offsetof(config_t, log_level), sizeof(((config_t *)0)->log_level), 0,
-	 0, "info", NULL, "debug|info|warn|error", "log level"},
-	{"log-format", BASE_OPT_ENUM, offsetof(config_t, log_format),
-	 sizeof(((config_t *)0)->log_format), 0, 0, "logfmt", NULL, "logfmt|json", "log format"},
-	KS_WORKLOADS_OPTS(config_t, wl),
-	BASE_OPT_END,
+        {"data-dir", BASE_OPT_STRING, offsetof(config_t, data_dir),
+         sizeof(((config_t *)0)->data_dir), 0, 0, NULL, "KUBESIM_DATA_DIR", NULL,
+         "directory for certificates, tokens, the snapshot and the kubeconfig (required)"},
+        {"listen", BASE_OPT_HOSTPORT, offsetof(config_t, listen), sizeof(((config_t *)0)->listen),
+         0, 0, "127.0.0.1:6443", NULL, NULL,
+         "HTTPS address of the API server (IPv4; port 0 = any)"},
+        {"kubeconfig", BASE_OPT_STRING, offsetof(config_t, kubeconfig),
+         sizeof(((config_t *)0)->kubeconfig), 0, 0, "", NULL, NULL,
+         "where to write the kubeconfig (default DATA_DIR/kubeconfig)"},
+        {"admin", BASE_OPT_STRING, offsetof(config_t, admin), sizeof(((config_t *)0)->admin), 0, 0,
+         "", NULL, NULL,
+         "loopback ADDR:PORT of the plain-HTTP admin endpoint (faults, tokens); empty = off"},
+        {"snapshot", BASE_OPT_BOOL, offsetof(config_t, snapshot), sizeof(bool), 0, 0, "true", NULL,
+         NULL, "keep the cluster in DATA_DIR/state.json across restarts"},
+        {"snapshot-delay", BASE_OPT_DURATION, offsetof(config_t, snapshot_delay_ms),
+         sizeof(int64_t), 10, 600000, "1s", NULL, NULL,
+         "how long writes are batched before the snapshot is saved"},
+        {"history", BASE_OPT_INT, offsetof(config_t, history), sizeof(long long), 16, 10000000,
+         "10000", NULL, NULL, "watch events kept; older resourceVersions get 410 Gone"},
+        {"bookmark-interval", BASE_OPT_DURATION, offsetof(config_t, bookmark_ms), sizeof(int64_t),
+         100, 3600000, "10s", NULL, NULL, "BOOKMARK period on idle watches that allow bookmarks"},
+        {"faults", BASE_OPT_STRING, offsetof(config_t, faults), sizeof(((config_t *)0)->faults), 0,
+         0, "", NULL, NULL, "fault rules at start, JSON (see docs/kubesim.md)"},
+        {"audit-log", BASE_OPT_STRING, offsetof(config_t, audit_log),
+         sizeof(((config_t *)0)->audit_log), 0, 0, "", NULL, NULL,
+         "append one JSON line per API request (user, verb, group, resource, subresource, "
+         "namespace, "
+         "name, code) to this file; empty = off"},
+        {"log-level", BASE_OPT_ENUM, offsetof(config_t, log_level),
+         sizeof(((config_t *)0)->log_level), 0, 0, "info", NULL, "debug|info|warn|error",
+         "log level"},
+        {"log-format", BASE_OPT_ENUM, offsetof(config_t, log_format),
+         sizeof(((config_t *)0)->log_format), 0, 0, "logfmt", NULL, "logfmt|json", "log format"},
+        KS_WORKLOADS_OPTS(config_t, wl),
+        BASE_OPT_END,
 };
 
 typedef struct {
@@ -112,7 +117,7 @@ static void ensure_namespaces(ks_store_t *st)
 		cJSON *o = cJSON_Parse(body);
 		if (o && ks_store_create(st, nsrt, NULL, o, 0, NULL, &e))
 			base_log(BASE_LOG_ERROR, "namespace", "name", names[i], "error", e.message,
-				 (char *)NULL);
+			         (char *)NULL);
 		cJSON_Delete(o);
 	}
 }
@@ -136,9 +141,10 @@ int main(int argc, char **argv)
 	base_log_format_t fmt;
 
 	memset(&cfg, 0, sizeof(cfg));
-	int r = base_opt_main(OPTS, &cfg, NULL, argc, argv, NULL, "kubesim",
-			      "kubesim --data-dir DIR [--listen ADDR:PORT] [--kubeconfig FILE] [options]",
-			      MCP_VERSION);
+	int r = base_opt_main(
+	        OPTS, &cfg, NULL, argc, argv, NULL, "kubesim",
+	        "kubesim --data-dir DIR [--listen ADDR:PORT] [--kubeconfig FILE] [options]",
+	        MCP_VERSION);
 	if (r)
 		return r == 1 ? 0 : 2;
 	if (!cfg.data_dir[0]) {
@@ -154,13 +160,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kubesim: --listen: \"%s\" is not an IPv4 address\n", host);
 		return 2;
 	}
-	if (cfg.admin[0] && split_hostport(cfg.admin, admin_host, sizeof(admin_host), &admin_port)) {
+	if (cfg.admin[0] &&
+	    split_hostport(cfg.admin, admin_host, sizeof(admin_host), &admin_port)) {
 		fprintf(stderr, "kubesim: --admin: \"%s\" is not ADDR:PORT\n", cfg.admin);
 		return 2;
 	}
-	if (cfg.admin[0] && (inet_pton(AF_INET, admin_host, &ia) != 1 || (ntohl(ia.s_addr) >> 24) != 127)) {
-		fprintf(stderr, "kubesim: --admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)\n",
-			admin_host);
+	if (cfg.admin[0] &&
+	    (inet_pton(AF_INET, admin_host, &ia) != 1 || (ntohl(ia.s_addr) >> 24) != 127)) {
+		fprintf(stderr,
+		        "kubesim: --admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)\n",
+		        admin_host);
 		return 2;
 	}
 	base_log_parse_level(cfg.log_level, &lvl);
@@ -169,7 +178,8 @@ int main(int argc, char **argv)
 	base_log_set_format(fmt);
 	base_log_set_static("component", "kubesim");
 	if (!cfg.kubeconfig[0])
-		snprintf(cfg.kubeconfig, sizeof(cfg.kubeconfig), "%.1000s/kubeconfig", cfg.data_dir);
+		snprintf(cfg.kubeconfig, sizeof(cfg.kubeconfig), "%.1000s/kubeconfig",
+		         cfg.data_dir);
 
 	if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "kubesim: --data-dir %s: %s\n", cfg.data_dir, strerror(errno));
@@ -210,8 +220,15 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	ks_server_config_t scfg = {host, port, admin_host[0] ? admin_host : NULL, admin_port, st, auth,
-				   faults, (int)cfg.bookmark_ms, audit};
+	ks_server_config_t scfg = {host,
+	                           port,
+	                           admin_host[0] ? admin_host : NULL,
+	                           admin_port,
+	                           st,
+	                           auth,
+	                           faults,
+	                           (int)cfg.bookmark_ms,
+	                           audit};
 	srv = ks_server_start(&scfg, err, sizeof(err));
 	if (!srv) {
 		fprintf(stderr, "kubesim: %s\n", err);
@@ -224,8 +241,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ks_store_set_notify(st, ks_loop_wake, loop);
-	wl = ks_workloads_start(&cfg.wl, st, loop, auth, srv, cfg.data_dir, host, ks_server_port(srv),
-				err, sizeof(err));
+	wl = ks_workloads_start(&cfg.wl, st, loop, auth, srv, cfg.data_dir, host,
+	                        ks_server_port(srv), err, sizeof(err));
 	if (!wl) {
 		fprintf(stderr, "kubesim: %s\n", err);
 		rc = 2;
@@ -236,7 +253,7 @@ int main(int argc, char **argv)
 	char aport[16];
 	snprintf(aport, sizeof(aport), "%d", ks_server_admin_port(srv));
 	base_log(BASE_LOG_INFO, "ready", "server", url, "kubeconfig", cfg.kubeconfig, "admin",
-		 admin_host[0] ? admin_host : "off", "admin_port", aport, (char *)NULL);
+	         admin_host[0] ? admin_host : "off", "admin_port", aport, (char *)NULL);
 
 	int sig = ks_loop_run(loop, st);
 	char sigs[16];

@@ -28,7 +28,8 @@ cJSON *ks_openapi_root(void)
 		if (cJSON_GetObjectItemCaseSensitive(paths, key))
 			continue;
 		snprintf(url, sizeof(url), "/openapi/v3/%s", key);
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(paths, key), "serverRelativeURL", url);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(paths, key), "serverRelativeURL",
+		                        url);
 	}
 	return o;
 }
@@ -45,7 +46,7 @@ static cJSON *param(const char *name, const char *in)
 }
 
 static cJSON *operation(const char *verb, const char *group, const char *version, const char *kind,
-			const char *op_id)
+                        const char *op_id)
 {
 	cJSON *op = cJSON_CreateObject();
 	cJSON_AddStringToObject(op, "operationId", op_id);
@@ -59,12 +60,18 @@ static cJSON *operation(const char *verb, const char *group, const char *version
 	if (strcmp(verb, "patch") == 0 || strcmp(verb, "put") == 0 || strcmp(verb, "post") == 0) {
 		cJSON_AddItemToArray(params, param("fieldManager", "query"));
 		cJSON_AddItemToArray(params, param("fieldValidation", "query"));
-		cJSON *content = cJSON_AddObjectToObject(cJSON_AddObjectToObject(op, "requestBody"), "content");
+		cJSON *content = cJSON_AddObjectToObject(cJSON_AddObjectToObject(op, "requestBody"),
+		                                         "content");
 		if (strcmp(verb, "patch") == 0) {
-			cJSON_AddObjectToObject(cJSON_AddObjectToObject(content, "application/json-patch+json"), "schema");
-			cJSON_AddObjectToObject(cJSON_AddObjectToObject(content, "application/merge-patch+json"), "schema");
+			cJSON_AddObjectToObject(
+			        cJSON_AddObjectToObject(content, "application/json-patch+json"),
+			        "schema");
+			cJSON_AddObjectToObject(
+			        cJSON_AddObjectToObject(content, "application/merge-patch+json"),
+			        "schema");
 		} else {
-			cJSON_AddObjectToObject(cJSON_AddObjectToObject(content, "application/json"), "schema");
+			cJSON_AddObjectToObject(
+			        cJSON_AddObjectToObject(content, "application/json"), "schema");
 		}
 	}
 	cJSON *resp = cJSON_AddObjectToObject(op, "responses");
@@ -77,17 +84,18 @@ static void add_paths(cJSON *paths, const ks_rtype_t *rt)
 	char base[256], item[320], sub[360], id[160];
 	if (rt->group[0])
 		snprintf(base, sizeof(base), "/apis/%s/%s/%s%s", rt->group, rt->version,
-			 rt->namespaced ? "namespaces/{namespace}/" : "", rt->plural);
+		         rt->namespaced ? "namespaces/{namespace}/" : "", rt->plural);
 	else
 		snprintf(base, sizeof(base), "/api/%s/%s%s", rt->version,
-			 rt->namespaced ? "namespaces/{namespace}/" : "", rt->plural);
+		         rt->namespaced ? "namespaces/{namespace}/" : "", rt->plural);
 	snprintf(item, sizeof(item), "%s/{name}", base);
 
 	cJSON *coll = cJSON_AddObjectToObject(paths, base);
 	snprintf(id, sizeof(id), "list%s", rt->kind);
 	cJSON_AddItemToObject(coll, "get", operation("list", rt->group, rt->version, rt->kind, id));
 	snprintf(id, sizeof(id), "create%s", rt->kind);
-	cJSON_AddItemToObject(coll, "post", operation("post", rt->group, rt->version, rt->kind, id));
+	cJSON_AddItemToObject(coll, "post",
+	                      operation("post", rt->group, rt->version, rt->kind, id));
 	cJSON *p = cJSON_AddArrayToObject(coll, "parameters");
 	if (rt->namespaced)
 		cJSON_AddItemToArray(p, param("namespace", "path"));
@@ -98,9 +106,11 @@ static void add_paths(cJSON *paths, const ks_rtype_t *rt)
 	snprintf(id, sizeof(id), "replace%s", rt->kind);
 	cJSON_AddItemToObject(one, "put", operation("put", rt->group, rt->version, rt->kind, id));
 	snprintf(id, sizeof(id), "patch%s", rt->kind);
-	cJSON_AddItemToObject(one, "patch", operation("patch", rt->group, rt->version, rt->kind, id));
+	cJSON_AddItemToObject(one, "patch",
+	                      operation("patch", rt->group, rt->version, rt->kind, id));
 	snprintf(id, sizeof(id), "delete%s", rt->kind);
-	cJSON_AddItemToObject(one, "delete", operation("delete", rt->group, rt->version, rt->kind, id));
+	cJSON_AddItemToObject(one, "delete",
+	                      operation("delete", rt->group, rt->version, rt->kind, id));
 	p = cJSON_AddArrayToObject(one, "parameters");
 	cJSON_AddItemToArray(p, param("name", "path"));
 	if (rt->namespaced)
@@ -109,7 +119,8 @@ static void add_paths(cJSON *paths, const ks_rtype_t *rt)
 		snprintf(sub, sizeof(sub), "%s/scale", item);
 		cJSON *sc = cJSON_AddObjectToObject(paths, sub);
 		snprintf(id, sizeof(id), "patch%sScale", rt->kind);
-		cJSON_AddItemToObject(sc, "patch", operation("patch", "autoscaling", "v1", "Scale", id));
+		cJSON_AddItemToObject(sc, "patch",
+		                      operation("patch", "autoscaling", "v1", "Scale", id));
 	}
 }
 
@@ -130,7 +141,8 @@ cJSON *ks_openapi_gv(const char *gvpath)
 			cJSON_AddStringToObject(info, "title", "Kubernetes (kubesim)");
 			cJSON_AddStringToObject(info, "version", "v1.32.0");
 			paths = cJSON_AddObjectToObject(doc, "paths");
-			cJSON_AddObjectToObject(cJSON_AddObjectToObject(doc, "components"), "schemas");
+			cJSON_AddObjectToObject(cJSON_AddObjectToObject(doc, "components"),
+			                        "schemas");
 		}
 		add_paths(paths, rt);
 	}

@@ -7,21 +7,21 @@
 #include <time.h>
 
 typedef enum {
-	T_STR,	     /* string */
-	T_INT,	     /* varint, JSON number; 0 dropped (a non-pointer Go field) */
-	T_PINT,	     /* varint of a pointer field: 0 kept (replicas: 0) */
-	T_BOOL,	     /* varint 0/1; false dropped */
+	T_STR,       /* string */
+	T_INT,       /* varint, JSON number; 0 dropped (a non-pointer Go field) */
+	T_PINT,      /* varint of a pointer field: 0 kept (replicas: 0) */
+	T_BOOL,      /* varint 0/1; false dropped */
 	T_PBOOL,     /* pointer bool: false kept */
 	T_BYTES,     /* bytes, JSON base64 string */
-	T_MSG,	     /* nested message (sub schema) */
+	T_MSG,       /* nested message (sub schema) */
 	T_REP_STR,   /* repeated string */
 	T_REP_MSG,   /* repeated message */
 	T_MAP_STR,   /* map<string,string> */
 	T_MAP_BYTES, /* map<string,bytes> (base64 values) */
 	T_MAP_QTY,   /* map<string,Quantity> */
-	T_TIME,	     /* meta.v1.Time {seconds, nanos} -> RFC 3339 */
-	T_IOS,	     /* IntOrString */
-	T_SKIP,	     /* accepted and ignored (status on create) */
+	T_TIME,      /* meta.v1.Time {seconds, nanos} -> RFC 3339 */
+	T_IOS,       /* IntOrString */
+	T_SKIP,      /* accepted and ignored (status on create) */
 } ftype_t;
 
 typedef struct field {
@@ -31,136 +31,147 @@ typedef struct field {
 	const struct field *sub; /* T_MSG, T_REP_MSG; ended by {0} */
 } field_t;
 
-#define END {0, NULL, T_STR, NULL}
+#define END                                                                                        \
+	{                                                                                          \
+		0, NULL, T_STR, NULL                                                               \
+	}
 
-static const field_t OWNER_REF[] = {{1, "kind", T_STR, NULL},	     {3, "name", T_STR, NULL},
-				    {4, "uid", T_STR, NULL},	     {5, "apiVersion", T_STR, NULL},
-				    {6, "controller", T_PBOOL, NULL}, {7, "blockOwnerDeletion", T_PBOOL, NULL},
-				    END};
+static const field_t OWNER_REF[] = {{1, "kind", T_STR, NULL},
+                                    {3, "name", T_STR, NULL},
+                                    {4, "uid", T_STR, NULL},
+                                    {5, "apiVersion", T_STR, NULL},
+                                    {6, "controller", T_PBOOL, NULL},
+                                    {7, "blockOwnerDeletion", T_PBOOL, NULL},
+                                    END};
 static const field_t META[] = {
-	{1, "name", T_STR, NULL},
-	{2, "generateName", T_STR, NULL},
-	{3, "namespace", T_STR, NULL},
-	{4, "selfLink", T_STR, NULL},
-	{5, "uid", T_STR, NULL},
-	{6, "resourceVersion", T_STR, NULL},
-	{7, "generation", T_INT, NULL},
-	{8, "creationTimestamp", T_TIME, NULL},
-	{9, "deletionTimestamp", T_TIME, NULL},
-	{10, "deletionGracePeriodSeconds", T_PINT, NULL},
-	{11, "labels", T_MAP_STR, NULL},
-	{12, "annotations", T_MAP_STR, NULL},
-	{13, "ownerReferences", T_REP_MSG, OWNER_REF},
-	{14, "finalizers", T_REP_STR, NULL},
-	{17, "managedFields", T_SKIP, NULL},
-	END,
+        {1, "name", T_STR, NULL},
+        {2, "generateName", T_STR, NULL},
+        {3, "namespace", T_STR, NULL},
+        {4, "selfLink", T_STR, NULL},
+        {5, "uid", T_STR, NULL},
+        {6, "resourceVersion", T_STR, NULL},
+        {7, "generation", T_INT, NULL},
+        {8, "creationTimestamp", T_TIME, NULL},
+        {9, "deletionTimestamp", T_TIME, NULL},
+        {10, "deletionGracePeriodSeconds", T_PINT, NULL},
+        {11, "labels", T_MAP_STR, NULL},
+        {12, "annotations", T_MAP_STR, NULL},
+        {13, "ownerReferences", T_REP_MSG, OWNER_REF},
+        {14, "finalizers", T_REP_STR, NULL},
+        {17, "managedFields", T_SKIP, NULL},
+        END,
 };
-static const field_t OBJ_REF[] = {{1, "kind", T_STR, NULL},	    {2, "namespace", T_STR, NULL},
-				  {3, "name", T_STR, NULL},	    {4, "uid", T_STR, NULL},
-				  {5, "apiVersion", T_STR, NULL},   {6, "resourceVersion", T_STR, NULL},
-				  {7, "fieldPath", T_STR, NULL},    END};
+static const field_t OBJ_REF[] = {
+        {1, "kind", T_STR, NULL},       {2, "namespace", T_STR, NULL},
+        {3, "name", T_STR, NULL},       {4, "uid", T_STR, NULL},
+        {5, "apiVersion", T_STR, NULL}, {6, "resourceVersion", T_STR, NULL},
+        {7, "fieldPath", T_STR, NULL},  END};
 static const field_t LOCAL_REF[] = {{1, "name", T_STR, NULL}, END};
 static const field_t NS_SPEC[] = {{1, "finalizers", T_REP_STR, NULL}, END};
 
 static const field_t CONFIGMAP[] = {{1, "metadata", T_MSG, META},
-				    {2, "data", T_MAP_STR, NULL},
-				    {3, "binaryData", T_MAP_BYTES, NULL},
-				    {4, "immutable", T_PBOOL, NULL},
-				    END};
-static const field_t SECRET[] = {{1, "metadata", T_MSG, META},	{2, "data", T_MAP_BYTES, NULL},
-				 {3, "type", T_STR, NULL},	{4, "stringData", T_MAP_STR, NULL},
-				 {5, "immutable", T_PBOOL, NULL}, END};
+                                    {2, "data", T_MAP_STR, NULL},
+                                    {3, "binaryData", T_MAP_BYTES, NULL},
+                                    {4, "immutable", T_PBOOL, NULL},
+                                    END};
+static const field_t SECRET[] = {
+        {1, "metadata", T_MSG, META},    {2, "data", T_MAP_BYTES, NULL},
+        {3, "type", T_STR, NULL},        {4, "stringData", T_MAP_STR, NULL},
+        {5, "immutable", T_PBOOL, NULL}, END};
 static const field_t NAMESPACE[] = {{1, "metadata", T_MSG, META},
-				    {2, "spec", T_MSG, NS_SPEC},
-				    {3, "status", T_SKIP, NULL},
-				    END};
+                                    {2, "spec", T_MSG, NS_SPEC},
+                                    {3, "status", T_SKIP, NULL},
+                                    END};
 static const field_t SERVICEACCOUNT[] = {{1, "metadata", T_MSG, META},
-					 {2, "secrets", T_REP_MSG, OBJ_REF},
-					 {3, "imagePullSecrets", T_REP_MSG, LOCAL_REF},
-					 {4, "automountServiceAccountToken", T_PBOOL, NULL},
-					 END};
+                                         {2, "secrets", T_REP_MSG, OBJ_REF},
+                                         {3, "imagePullSecrets", T_REP_MSG, LOCAL_REF},
+                                         {4, "automountServiceAccountToken", T_PBOOL, NULL},
+                                         END};
 
-static const field_t REQ[] = {{1, "key", T_STR, NULL},
-			      {2, "operator", T_STR, NULL},
-			      {3, "values", T_REP_STR, NULL},
-			      END};
-static const field_t LABEL_SEL[] = {{1, "matchLabels", T_MAP_STR, NULL},
-				    {2, "matchExpressions", T_REP_MSG, REQ},
-				    END};
-static const field_t CPORT[] = {{1, "name", T_STR, NULL},	{2, "hostPort", T_INT, NULL},
-				{3, "containerPort", T_INT, NULL}, {4, "protocol", T_STR, NULL},
-				{5, "hostIP", T_STR, NULL},	END};
+static const field_t REQ[] = {
+        {1, "key", T_STR, NULL}, {2, "operator", T_STR, NULL}, {3, "values", T_REP_STR, NULL}, END};
+static const field_t LABEL_SEL[] = {
+        {1, "matchLabels", T_MAP_STR, NULL}, {2, "matchExpressions", T_REP_MSG, REQ}, END};
+static const field_t CPORT[] = {{1, "name", T_STR, NULL},          {2, "hostPort", T_INT, NULL},
+                                {3, "containerPort", T_INT, NULL}, {4, "protocol", T_STR, NULL},
+                                {5, "hostIP", T_STR, NULL},        END};
 static const field_t ENVVAR[] = {{1, "name", T_STR, NULL}, {2, "value", T_STR, NULL}, END};
-static const field_t RESOURCES[] = {{1, "limits", T_MAP_QTY, NULL},
-				    {2, "requests", T_MAP_QTY, NULL},
-				    END};
+static const field_t RESOURCES[] = {
+        {1, "limits", T_MAP_QTY, NULL}, {2, "requests", T_MAP_QTY, NULL}, END};
 static const field_t CONTAINER[] = {{1, "name", T_STR, NULL},
-				    {2, "image", T_STR, NULL},
-				    {3, "command", T_REP_STR, NULL},
-				    {4, "args", T_REP_STR, NULL},
-				    {5, "workingDir", T_STR, NULL},
-				    {6, "ports", T_REP_MSG, CPORT},
-				    {7, "env", T_REP_MSG, ENVVAR},
-				    {8, "resources", T_MSG, RESOURCES},
-				    {13, "terminationMessagePath", T_STR, NULL},
-				    {14, "imagePullPolicy", T_STR, NULL},
-				    {20, "terminationMessagePolicy", T_STR, NULL},
-				    END};
+                                    {2, "image", T_STR, NULL},
+                                    {3, "command", T_REP_STR, NULL},
+                                    {4, "args", T_REP_STR, NULL},
+                                    {5, "workingDir", T_STR, NULL},
+                                    {6, "ports", T_REP_MSG, CPORT},
+                                    {7, "env", T_REP_MSG, ENVVAR},
+                                    {8, "resources", T_MSG, RESOURCES},
+                                    {13, "terminationMessagePath", T_STR, NULL},
+                                    {14, "imagePullPolicy", T_STR, NULL},
+                                    {20, "terminationMessagePolicy", T_STR, NULL},
+                                    END};
 static const field_t POD_SPEC[] = {{2, "containers", T_REP_MSG, CONTAINER},
-				   {3, "restartPolicy", T_STR, NULL},
-				   {4, "terminationGracePeriodSeconds", T_PINT, NULL},
-				   {6, "dnsPolicy", T_STR, NULL},
-				   {7, "nodeSelector", T_MAP_STR, NULL},
-				   {8, "serviceAccountName", T_STR, NULL},
-				   {9, "serviceAccount", T_STR, NULL},
-				   {10, "nodeName", T_STR, NULL},
-				   {19, "schedulerName", T_STR, NULL},
-				   {20, "initContainers", T_REP_MSG, CONTAINER},
-				   END};
-static const field_t POD_TEMPLATE[] = {{1, "metadata", T_MSG, META}, {2, "spec", T_MSG, POD_SPEC}, END};
-static const field_t ROLLING[] = {{1, "maxUnavailable", T_IOS, NULL}, {2, "maxSurge", T_IOS, NULL}, END};
-static const field_t STRATEGY[] = {{1, "type", T_STR, NULL}, {2, "rollingUpdate", T_MSG, ROLLING}, END};
+                                   {3, "restartPolicy", T_STR, NULL},
+                                   {4, "terminationGracePeriodSeconds", T_PINT, NULL},
+                                   {6, "dnsPolicy", T_STR, NULL},
+                                   {7, "nodeSelector", T_MAP_STR, NULL},
+                                   {8, "serviceAccountName", T_STR, NULL},
+                                   {9, "serviceAccount", T_STR, NULL},
+                                   {10, "nodeName", T_STR, NULL},
+                                   {19, "schedulerName", T_STR, NULL},
+                                   {20, "initContainers", T_REP_MSG, CONTAINER},
+                                   END};
+static const field_t POD_TEMPLATE[] = {
+        {1, "metadata", T_MSG, META}, {2, "spec", T_MSG, POD_SPEC}, END};
+static const field_t ROLLING[] = {
+        {1, "maxUnavailable", T_IOS, NULL}, {2, "maxSurge", T_IOS, NULL}, END};
+static const field_t STRATEGY[] = {
+        {1, "type", T_STR, NULL}, {2, "rollingUpdate", T_MSG, ROLLING}, END};
 static const field_t DEPLOY_SPEC[] = {{1, "replicas", T_PINT, NULL},
-				      {2, "selector", T_MSG, LABEL_SEL},
-				      {3, "template", T_MSG, POD_TEMPLATE},
-				      {4, "strategy", T_MSG, STRATEGY},
-				      {5, "minReadySeconds", T_INT, NULL},
-				      {6, "revisionHistoryLimit", T_PINT, NULL},
-				      {7, "paused", T_BOOL, NULL},
-				      {9, "progressDeadlineSeconds", T_PINT, NULL},
-				      END};
+                                      {2, "selector", T_MSG, LABEL_SEL},
+                                      {3, "template", T_MSG, POD_TEMPLATE},
+                                      {4, "strategy", T_MSG, STRATEGY},
+                                      {5, "minReadySeconds", T_INT, NULL},
+                                      {6, "revisionHistoryLimit", T_PINT, NULL},
+                                      {7, "paused", T_BOOL, NULL},
+                                      {9, "progressDeadlineSeconds", T_PINT, NULL},
+                                      END};
 static const field_t DEPLOYMENT[] = {{1, "metadata", T_MSG, META},
-				     {2, "spec", T_MSG, DEPLOY_SPEC},
-				     {3, "status", T_SKIP, NULL},
-				     END};
+                                     {2, "spec", T_MSG, DEPLOY_SPEC},
+                                     {3, "status", T_SKIP, NULL},
+                                     END};
 static const field_t POD[] = {{1, "metadata", T_MSG, META},
-			      {2, "spec", T_MSG, POD_SPEC},
-			      {3, "status", T_SKIP, NULL},
-			      END};
+                              {2, "spec", T_MSG, POD_SPEC},
+                              {3, "status", T_SKIP, NULL},
+                              END};
 static const field_t SPORT[] = {{1, "name", T_STR, NULL},     {2, "protocol", T_STR, NULL},
-				{3, "port", T_INT, NULL},     {4, "targetPort", T_IOS, NULL},
-				{5, "nodePort", T_INT, NULL}, END};
+                                {3, "port", T_INT, NULL},     {4, "targetPort", T_IOS, NULL},
+                                {5, "nodePort", T_INT, NULL}, END};
 static const field_t SVC_SPEC[] = {{1, "ports", T_REP_MSG, SPORT},
-				   {2, "selector", T_MAP_STR, NULL},
-				   {3, "clusterIP", T_STR, NULL},
-				   {4, "type", T_STR, NULL},
-				   {5, "externalIPs", T_REP_STR, NULL},
-				   {7, "sessionAffinity", T_STR, NULL},
-				   {10, "externalName", T_STR, NULL},
-				   {18, "clusterIPs", T_REP_STR, NULL},
-				   END};
+                                   {2, "selector", T_MAP_STR, NULL},
+                                   {3, "clusterIP", T_STR, NULL},
+                                   {4, "type", T_STR, NULL},
+                                   {5, "externalIPs", T_REP_STR, NULL},
+                                   {7, "sessionAffinity", T_STR, NULL},
+                                   {10, "externalName", T_STR, NULL},
+                                   {18, "clusterIPs", T_REP_STR, NULL},
+                                   END};
 static const field_t SERVICE[] = {{1, "metadata", T_MSG, META},
-				  {2, "spec", T_MSG, SVC_SPEC},
-				  {3, "status", T_SKIP, NULL},
-				  END};
+                                  {2, "spec", T_MSG, SVC_SPEC},
+                                  {3, "status", T_SKIP, NULL},
+                                  END};
 
 static const struct {
 	const char *group, *kind;
 	const field_t *schema;
 } KINDS[] = {
-	{"", "ConfigMap", CONFIGMAP},	  {"", "Secret", SECRET},	   {"", "Namespace", NAMESPACE},
-	{"", "ServiceAccount", SERVICEACCOUNT}, {"apps", "Deployment", DEPLOYMENT},
-	{"", "Service", SERVICE}, {"", "Pod", POD},
+        {"", "ConfigMap", CONFIGMAP},
+        {"", "Secret", SECRET},
+        {"", "Namespace", NAMESPACE},
+        {"", "ServiceAccount", SERVICEACCOUNT},
+        {"apps", "Deployment", DEPLOYMENT},
+        {"", "Service", SERVICE},
+        {"", "Pod", POD},
 };
 
 typedef struct {
@@ -377,7 +388,8 @@ static cJSON *ios_value(rd_t *s)
 			goto fail;
 		}
 	}
-	cJSON *v = type == 1 ? cJSON_CreateString(str ? str : "") : cJSON_CreateNumber((double)(int32_t)iv);
+	cJSON *v = type == 1 ? cJSON_CreateString(str ? str : "")
+	                     : cJSON_CreateNumber((double)(int32_t)iv);
 	free(str);
 	return v;
 fail:
@@ -412,16 +424,18 @@ static int decode_msg(rd_t *r, const field_t *schema, cJSON *out, int depth, ks_
 			}
 		}
 		if (!f)
-			return ks_err_set(e, 415, "UnsupportedMediaType",
-					  "kubesim decodes only part of the protobuf schema (field %d is "
-					  "not known); send application/json",
-					  num);
+			return ks_err_set(
+			        e, 415, "UnsupportedMediaType",
+			        "kubesim decodes only part of the protobuf schema (field %d is "
+			        "not known); send application/json",
+			        num);
 		if (f->type == T_SKIP) {
 			if (!skip(r, wt))
 				return bad(e, f->name);
 			continue;
 		}
-		if (f->type == T_INT || f->type == T_BOOL || f->type == T_PINT || f->type == T_PBOOL) {
+		if (f->type == T_INT || f->type == T_BOOL || f->type == T_PINT ||
+		    f->type == T_PBOOL) {
 			if (wt != 0 || !varint(r, &v))
 				return bad(e, f->name);
 			cJSON_DeleteItemFromObjectCaseSensitive(out, f->name);
@@ -442,7 +456,7 @@ static int decode_msg(rd_t *r, const field_t *schema, cJSON *out, int depth, ks_
 			if (s.p == s.end)
 				break; /* "" is how gogo-protobuf writes an unset string */
 			char *str = f->type == T_STR ? dupn(s.p, (size_t)(s.end - s.p))
-						     : b64(s.p, (size_t)(s.end - s.p));
+			                             : b64(s.p, (size_t)(s.end - s.p));
 			item = cJSON_CreateString(str ? str : "");
 			free(str);
 			cJSON_DeleteItemFromObjectCaseSensitive(out, f->name);
@@ -518,8 +532,8 @@ cJSON *ks_proto_decode(const ks_rtype_t *rt, const uint8_t *data, size_t len, ks
 	}
 	if (!schema) {
 		ks_err_set(e, 415, "UnsupportedMediaType",
-			   "kubesim accepts protobuf bodies only for ConfigMap, Secret, Namespace, "
-			   "ServiceAccount, Service, Pod and Deployment; send application/json");
+		           "kubesim accepts protobuf bodies only for ConfigMap, Secret, Namespace, "
+		           "ServiceAccount, Service, Pod and Deployment; send application/json");
 		return NULL;
 	}
 	if (len < 4 || memcmp(data, "k8s\0", 4) != 0) {
@@ -545,7 +559,7 @@ cJSON *ks_proto_decode(const ks_rtype_t *rt, const uint8_t *data, size_t len, ks
 			}
 			if (s.end > s.p) {
 				ks_err_set(e, 415, "UnsupportedMediaType",
-					   "nested content types in protobuf are not supported");
+				           "nested content types in protobuf are not supported");
 				return NULL;
 			}
 		} else if (!skip(&r, wt)) {

@@ -1,9 +1,9 @@
 /* hack/kubesim/proto: decodes the Kubernetes protobuf envelope
  * ("k8s\0" + runtime.Unknown) that kubectl's typed clients send for
  * `kubectl create namespace|configmap|secret|serviceaccount|deployment|
- * service ...`, `kubectl run` and `kubectl expose`, for the fields those kinds and generators use. Decoding is
- * schema-driven and strict: a field kubesim does not know fails with 415,
- * so nothing is silently dropped. Pure function; thread safe. */
+ * service ...`, `kubectl run` and `kubectl expose`, for the fields those kinds and generators use.
+ * Decoding is schema-driven and strict: a field kubesim does not know fails with 415, so nothing is
+ * silently dropped. Pure function; thread safe. */
 #ifndef KUBESIM_PROTO_H
 #define KUBESIM_PROTO_H
 

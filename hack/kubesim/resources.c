@@ -12,33 +12,33 @@
 /* Order matters only for discovery output. storage = own index unless the
  * objects live in another type's store (events.k8s.io events). */
 static const ks_rtype_t RT[] = {
-	{"", "v1", "Namespace", "namespaces", "namespace", false, "ns", KS_RT_STATUS, "", 0},
-	{"", "v1", "ConfigMap", "configmaps", "configmap", true, "cm", 0, "", 1},
-	{"", "v1", "Secret", "secrets", "secret", true, "", 0, "", 2},
-	{"", "v1", "Pod", "pods", "pod", true, "po", KS_RT_STATUS | KS_RT_LOG, "all", 3},
-	{"", "v1", "Service", "services", "service", true, "svc", KS_RT_STATUS, "all", 4},
-	{"", "v1", "Endpoints", "endpoints", "endpoints", true, "ep", 0, "", 5},
-	{"", "v1", "Event", "events", "event", true, "ev", 0, "", 6},
-	{"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, "sa", 0, "", 7},
-	{"apps", "v1", "Deployment", "deployments", "deployment", true, "deploy",
-	 KS_RT_STATUS | KS_RT_SCALE | KS_RT_GENERATION, "all", 8},
-	{"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, "rs",
-	 KS_RT_STATUS | KS_RT_SCALE | KS_RT_GENERATION, "all", 9},
-	{"events.k8s.io", "v1", "Event", "events", "event", true, "ev", 0, "", 6},
-	{"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, "", 0, "", 11},
-	{"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, "", 0, "", 12},
-	{"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, "", 0,
-	 "", 13},
-	{"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, "", 0,
-	 "", 14},
-	{"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
-	 "clusterrolebinding", false, "", 0, "", 15},
+        {"", "v1", "Namespace", "namespaces", "namespace", false, "ns", KS_RT_STATUS, "", 0},
+        {"", "v1", "ConfigMap", "configmaps", "configmap", true, "cm", 0, "", 1},
+        {"", "v1", "Secret", "secrets", "secret", true, "", 0, "", 2},
+        {"", "v1", "Pod", "pods", "pod", true, "po", KS_RT_STATUS | KS_RT_LOG, "all", 3},
+        {"", "v1", "Service", "services", "service", true, "svc", KS_RT_STATUS, "all", 4},
+        {"", "v1", "Endpoints", "endpoints", "endpoints", true, "ep", 0, "", 5},
+        {"", "v1", "Event", "events", "event", true, "ev", 0, "", 6},
+        {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, "sa", 0, "", 7},
+        {"apps", "v1", "Deployment", "deployments", "deployment", true, "deploy",
+         KS_RT_STATUS | KS_RT_SCALE | KS_RT_GENERATION, "all", 8},
+        {"apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, "rs",
+         KS_RT_STATUS | KS_RT_SCALE | KS_RT_GENERATION, "all", 9},
+        {"events.k8s.io", "v1", "Event", "events", "event", true, "ev", 0, "", 6},
+        {"coordination.k8s.io", "v1", "Lease", "leases", "lease", true, "", 0, "", 11},
+        {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, "", 0, "", 12},
+        {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, "",
+         0, "", 13},
+        {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, "",
+         0, "", 14},
+        {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+         "clusterrolebinding", false, "", 0, "", 15},
 };
 
 #define NRT (sizeof(RT) / sizeof(RT[0]))
 
 static const char *GROUPS[] = {"apps", "events.k8s.io", "coordination.k8s.io",
-			       "rbac.authorization.k8s.io", "authorization.k8s.io"};
+                               "rbac.authorization.k8s.io", "authorization.k8s.io"};
 
 int ks_err_set(ks_err_t *e, int code, const char *reason, const char *fmt, ...)
 {
@@ -51,9 +51,18 @@ int ks_err_set(ks_err_t *e, int code, const char *reason, const char *fmt, ...)
 	return -code;
 }
 
-const ks_rtype_t *ks_rtypes(void) { return RT; }
-size_t ks_rtypes_count(void) { return NRT; }
-int ks_rtype_index(const ks_rtype_t *rt) { return (int)(rt - RT); }
+const ks_rtype_t *ks_rtypes(void)
+{
+	return RT;
+}
+size_t ks_rtypes_count(void)
+{
+	return NRT;
+}
+int ks_rtype_index(const ks_rtype_t *rt)
+{
+	return (int)(rt - RT);
+}
 
 const ks_rtype_t *ks_rtype_find(const char *group, const char *version, const char *plural)
 {
@@ -85,7 +94,10 @@ const ks_rtype_t *ks_rtype_by_kind(const char *api_version, const char *kind)
 	return NULL;
 }
 
-char *ks_timestamp(char *buf, size_t cap) { return base_format_rfc3339(base_wall_ms(), buf, cap); }
+char *ks_timestamp(char *buf, size_t cap)
+{
+	return base_format_rfc3339(base_wall_ms(), buf, cap);
+}
 
 /* ---- discovery ----------------------------------------------------------- */
 
@@ -153,7 +165,7 @@ static void add_words(cJSON *o, const char *key, const char *csv)
 }
 
 static cJSON *res_entry(const char *name, const char *singular, bool ns, const char *kind,
-			const char *verbs, const char *group, const char *version)
+                        const char *verbs, const char *group, const char *version)
 {
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "name", name);
@@ -184,9 +196,9 @@ cJSON *ks_discovery_resources(const char *group, const char *version)
 		cJSON_AddStringToObject(o, "apiVersion", "v1");
 		cJSON_AddStringToObject(o, "groupVersion", "authorization.k8s.io/v1");
 		list = cJSON_AddArrayToObject(o, "resources");
-		cJSON_AddItemToArray(list, res_entry("selfsubjectaccessreviews", "selfsubjectaccessreview",
-						     false, "SelfSubjectAccessReview", "create", NULL,
-						     NULL));
+		cJSON_AddItemToArray(
+		        list, res_entry("selfsubjectaccessreviews", "selfsubjectaccessreview",
+		                        false, "SelfSubjectAccessReview", "create", NULL, NULL));
 		return o;
 	}
 	for (size_t i = 0; i < NRT && !any; i++)
@@ -205,8 +217,8 @@ cJSON *ks_discovery_resources(const char *group, const char *version)
 		if (strcmp(rt->group, group) != 0)
 			continue;
 		cJSON *r = res_entry(rt->plural, rt->singular, rt->namespaced, rt->kind,
-				     "create,delete,deletecollection,get,list,patch,update,watch", NULL,
-				     NULL);
+		                     "create,delete,deletecollection,get,list,patch,update,watch",
+		                     NULL, NULL);
 		if (rt->short_names[0])
 			add_words(r, "shortNames", rt->short_names);
 		if (rt->categories[0])
@@ -216,17 +228,18 @@ cJSON *ks_discovery_resources(const char *group, const char *version)
 		if (rt->flags & KS_RT_STATUS) {
 			snprintf(sub, sizeof(sub), "%s/status", rt->plural);
 			cJSON_AddItemToArray(list, res_entry(sub, "", rt->namespaced, rt->kind,
-							     "get,patch,update", NULL, NULL));
+			                                     "get,patch,update", NULL, NULL));
 		}
 		if (rt->flags & KS_RT_SCALE) {
 			snprintf(sub, sizeof(sub), "%s/scale", rt->plural);
-			cJSON_AddItemToArray(list, res_entry(sub, "", rt->namespaced, "Scale",
-							     "get,patch,update", "autoscaling", "v1"));
+			cJSON_AddItemToArray(list,
+			                     res_entry(sub, "", rt->namespaced, "Scale",
+			                               "get,patch,update", "autoscaling", "v1"));
 		}
 		if (rt->flags & KS_RT_LOG) {
 			snprintf(sub, sizeof(sub), "%s/log", rt->plural);
-			cJSON_AddItemToArray(list,
-					     res_entry(sub, "", rt->namespaced, "Pod", "get", NULL, NULL));
+			cJSON_AddItemToArray(
+			        list, res_entry(sub, "", rt->namespaced, "Pod", "get", NULL, NULL));
 		}
 	}
 	return o;
@@ -287,9 +300,10 @@ static void default_container(cJSON *c)
 	def_str(c, "terminationMessagePolicy", "File");
 	def_num(obj_child(c, "resources"), "__unused", 0);
 	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "resources"),
-						"__unused");
+	                                        "__unused");
 	cJSON *p;
-	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "ports")) def_str(p, "protocol", "TCP");
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "ports"))
+	        def_str(p, "protocol", "TCP");
 }
 
 static int check_pod_spec(cJSON *spec, const char *where, ks_err_t *e)
@@ -303,20 +317,23 @@ static int check_pod_spec(cJSON *spec, const char *where, ks_err_t *e)
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
 		const cJSON *img = cJSON_GetObjectItemCaseSensitive(c, "image");
 		if (!cJSON_IsString(n) || !valid_name(n->valuestring, true))
-			return ks_err_set(e, 422, "Invalid", "%s.containers.name: Invalid value", where);
+			return ks_err_set(e, 422, "Invalid", "%s.containers.name: Invalid value",
+			                  where);
 		if (!cJSON_IsString(img) || !img->valuestring[0])
-			return ks_err_set(e, 422, "Invalid", "%s.containers[%s].image: Required value",
-					  where, n->valuestring);
+			return ks_err_set(e, 422, "Invalid",
+			                  "%s.containers[%s].image: Required value", where,
+			                  n->valuestring);
 		default_container(c);
 	}
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "initContainers")) default_container(c);
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "initContainers"))
+	        default_container(c);
 	def_str(spec, "restartPolicy", "Always");
 	def_num(spec, "terminationGracePeriodSeconds", 30);
 	def_str(spec, "dnsPolicy", "ClusterFirst");
 	def_str(spec, "schedulerName", "default-scheduler");
 	def_str(spec, "serviceAccountName", "default");
-	def_str(spec, "serviceAccount", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-						spec, "serviceAccountName")));
+	def_str(spec, "serviceAccount",
+	        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "serviceAccountName")));
 	obj_child(spec, "securityContext");
 	return 0;
 }
@@ -330,14 +347,16 @@ static int prepare_deployment(const ks_rtype_t *rt, cJSON *obj, ks_err_t *e)
 	def_num(spec, "replicas", 1);
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
 	if (!cJSON_IsNumber(r) || r->valuedouble < 0)
-		return ks_err_set(e, 422, "Invalid",
-				  "spec.replicas: Invalid value: must be greater than or equal to 0");
+		return ks_err_set(
+		        e, 422, "Invalid",
+		        "spec.replicas: Invalid value: must be greater than or equal to 0");
 	def_num(spec, "revisionHistoryLimit", 10);
 	if (strcmp(rt->kind, "Deployment") == 0) {
 		def_num(spec, "progressDeadlineSeconds", 600);
 		cJSON *st = obj_child(spec, "strategy");
 		def_str(st, "type", "RollingUpdate");
-		const char *stype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type"));
+		const char *stype =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type"));
 		if (stype && strcmp(stype, "RollingUpdate") == 0) {
 			cJSON *ru = obj_child(st, "rollingUpdate");
 			def_str(ru, "maxUnavailable", "25%");
@@ -349,21 +368,24 @@ static int prepare_deployment(const ks_rtype_t *rt, cJSON *obj, ks_err_t *e)
 	if (!cJSON_IsObject(tmpl))
 		return ks_err_set(e, 422, "Invalid", "spec.template: Required value");
 	ml = cJSON_GetObjectItemCaseSensitive(sel, "matchLabels");
-	l = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tmpl, "metadata"), "labels");
+	l = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tmpl, "metadata"),
+	                                     "labels");
 	cJSON *kv;
 	cJSON_ArrayForEach(kv, ml)
 	{
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(l, kv->string);
-		if (!cJSON_IsString(t) || !cJSON_IsString(kv) || strcmp(t->valuestring, kv->valuestring))
-			return ks_err_set(e, 422, "Invalid",
-					  "spec.template.metadata.labels: Invalid value: `selector` does "
-					  "not match template `labels`");
+		if (!cJSON_IsString(t) || !cJSON_IsString(kv) ||
+		    strcmp(t->valuestring, kv->valuestring))
+			return ks_err_set(
+			        e, 422, "Invalid",
+			        "spec.template.metadata.labels: Invalid value: `selector` does "
+			        "not match template `labels`");
 	}
 	return check_pod_spec(obj_child(tmpl, "spec"), "spec.template.spec", e);
 }
 
 static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(void *), void *ud,
-			   ks_err_t *e)
+                           ks_err_t *e)
 {
 	cJSON *spec = obj_child(obj, "spec");
 	cJSON *p;
@@ -371,9 +393,9 @@ static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(vo
 	def_str(spec, "sessionAffinity", "None");
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "type"));
 	if (!type || (strcmp(type, "ClusterIP") && strcmp(type, "NodePort") &&
-		      strcmp(type, "LoadBalancer") && strcmp(type, "ExternalName")))
+	              strcmp(type, "LoadBalancer") && strcmp(type, "ExternalName")))
 		return ks_err_set(e, 422, "Invalid", "spec.type: Unsupported value: \"%s\"",
-				  type ? type : "");
+		                  type ? type : "");
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(spec, "ports"))
 	{
 		const cJSON *port = cJSON_GetObjectItemCaseSensitive(p, "port");
@@ -386,7 +408,7 @@ static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(vo
 		return 0;
 	if (!cJSON_GetObjectItemCaseSensitive(spec, "clusterIP")) {
 		const cJSON *oldip = cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(old, "spec"), "clusterIP");
+		        cJSON_GetObjectItemCaseSensitive(old, "spec"), "clusterIP");
 		if (cJSON_IsString(oldip)) {
 			cJSON_AddStringToObject(spec, "clusterIP", oldip->valuestring);
 		} else {
@@ -394,16 +416,17 @@ static int prepare_service(cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(vo
 			unsigned n = alloc_ip ? alloc_ip(ud) : 0x0A600001u;
 			if (n == 0)
 				return ks_err_set(e, 500, "InternalError",
-						  "failed to allocate a serviceIP: range is full");
-			snprintf(ip, sizeof(ip), "%u.%u.%u.%u", n >> 24, (n >> 16) & 255, (n >> 8) & 255,
-				 n & 255);
+				                  "failed to allocate a serviceIP: range is full");
+			snprintf(ip, sizeof(ip), "%u.%u.%u.%u", n >> 24, (n >> 16) & 255,
+			         (n >> 8) & 255, n & 255);
 			cJSON_AddStringToObject(spec, "clusterIP", ip);
 		}
 	}
 	if (!cJSON_GetObjectItemCaseSensitive(spec, "clusterIPs")) {
 		cJSON *a = cJSON_AddArrayToObject(spec, "clusterIPs");
-		cJSON_AddItemToArray(a, cJSON_CreateString(cJSON_GetStringValue(
-						cJSON_GetObjectItemCaseSensitive(spec, "clusterIP"))));
+		cJSON_AddItemToArray(a,
+		                     cJSON_CreateString(cJSON_GetStringValue(
+		                             cJSON_GetObjectItemCaseSensitive(spec, "clusterIP"))));
 	}
 	if (!cJSON_GetObjectItemCaseSensitive(spec, "ipFamilies")) {
 		cJSON *a = cJSON_AddArrayToObject(spec, "ipFamilies");
@@ -466,7 +489,8 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 			char *enc = cJSON_IsString(kv) ? b64enc(kv->valuestring) : NULL;
 			if (!enc) {
 				cJSON_Delete(sd);
-				return ks_err_set(e, 422, "Invalid", "stringData[%s]: Invalid value", kv->string);
+				return ks_err_set(e, 422, "Invalid",
+				                  "stringData[%s]: Invalid value", kv->string);
 			}
 			cJSON_DeleteItemFromObjectCaseSensitive(data, kv->string);
 			cJSON_AddStringToObject(data, kv->string, enc);
@@ -477,16 +501,17 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(obj, "data"))
 	{
 		if (!cJSON_IsString(kv) || !valid_base64(kv->valuestring))
-			return ks_err_set(e, 400, "BadRequest",
-					  "Secret in version \"v1\" cannot be handled as a Secret: illegal "
-					  "base64 data in data[%s]",
-					  kv->string);
+			return ks_err_set(
+			        e, 400, "BadRequest",
+			        "Secret in version \"v1\" cannot be handled as a Secret: illegal "
+			        "base64 data in data[%s]",
+			        kv->string);
 	}
 	return 0;
 }
 
 int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*alloc_ip)(void *),
-	       void *ud, ks_err_t *e)
+               void *ud, ks_err_t *e)
 {
 	char av[128];
 	cJSON *meta;
@@ -497,13 +522,14 @@ int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*al
 		return ks_err_set(e, 400, "BadRequest", "the body is not a JSON object");
 	v = cJSON_GetObjectItemCaseSensitive(obj, "kind");
 	if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, rt->kind) != 0))
-		return ks_err_set(e, 400, "BadRequest", "the kind \"%s\" does not match the resource %s",
-				  cJSON_IsString(v) ? v->valuestring : "?", rt->plural);
+		return ks_err_set(e, 400, "BadRequest",
+		                  "the kind \"%s\" does not match the resource %s",
+		                  cJSON_IsString(v) ? v->valuestring : "?", rt->plural);
 	ks_rtype_api_version(rt, av, sizeof(av));
 	v = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
 	if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, av) != 0))
 		return ks_err_set(e, 400, "BadRequest", "the apiVersion \"%s\" does not match %s",
-				  cJSON_IsString(v) ? v->valuestring : "?", av);
+		                  cJSON_IsString(v) ? v->valuestring : "?", av);
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "kind");
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "apiVersion");
 	{
@@ -527,13 +553,15 @@ int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*al
 	if (!cJSON_IsObject(meta))
 		return ks_err_set(e, 422, "Invalid", "metadata: Required value");
 	name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-	if (!cJSON_IsString(name) || !valid_name(name->valuestring, strcmp(rt->kind, "Namespace") == 0 ||
-									 strcmp(rt->kind, "Service") == 0))
-		return ks_err_set(e, 422, "Invalid",
-				  "%s \"%s\" is invalid: metadata.name: Invalid value: a lowercase RFC "
-				  "1123 name must consist of lower case alphanumeric characters, '-' or "
-				  "'.'",
-				  rt->kind, cJSON_IsString(name) ? name->valuestring : "");
+	if (!cJSON_IsString(name) ||
+	    !valid_name(name->valuestring,
+	                strcmp(rt->kind, "Namespace") == 0 || strcmp(rt->kind, "Service") == 0))
+		return ks_err_set(
+		        e, 422, "Invalid",
+		        "%s \"%s\" is invalid: metadata.name: Invalid value: a lowercase RFC "
+		        "1123 name must consist of lower case alphanumeric characters, '-' or "
+		        "'.'",
+		        rt->kind, cJSON_IsString(name) ? name->valuestring : "");
 	v = cJSON_GetObjectItemCaseSensitive(meta, "labels");
 	if (v && !cJSON_IsNull(v)) {
 		const cJSON *kv;
@@ -542,8 +570,9 @@ int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*al
 		cJSON_ArrayForEach(kv, v)
 		{
 			if (!cJSON_IsString(kv))
-				return ks_err_set(e, 400, "BadRequest", "metadata.labels[%s] is not a string",
-						  kv->string);
+				return ks_err_set(e, 400, "BadRequest",
+				                  "metadata.labels[%s] is not a string",
+				                  kv->string);
 		}
 	}
 	if (strcmp(rt->kind, "Namespace") == 0) {
@@ -573,10 +602,13 @@ int ks_prepare(const ks_rtype_t *rt, cJSON *obj, const cJSON *old, unsigned (*al
 /* ---- conversions ------------------------------------------------------- */
 
 static const char *EVMAP[][2] = {
-	{"involvedObject", "regarding"},     {"message", "note"},
-	{"source", "deprecatedSource"},	     {"firstTimestamp", "deprecatedFirstTimestamp"},
-	{"lastTimestamp", "deprecatedLastTimestamp"}, {"count", "deprecatedCount"},
-	{"reportingComponent", "reportingController"},
+        {"involvedObject", "regarding"},
+        {"message", "note"},
+        {"source", "deprecatedSource"},
+        {"firstTimestamp", "deprecatedFirstTimestamp"},
+        {"lastTimestamp", "deprecatedLastTimestamp"},
+        {"count", "deprecatedCount"},
+        {"reportingComponent", "reportingController"},
 };
 
 static void rename_keys(cJSON *ev, int from, int to)
@@ -600,7 +632,8 @@ void ks_event_to_core(cJSON *ev)
 void ks_event_from_core(cJSON *ev)
 {
 	rename_keys(ev, 0, 1);
-	cJSON_ReplaceItemInObjectCaseSensitive(ev, "apiVersion", cJSON_CreateString("events.k8s.io/v1"));
+	cJSON_ReplaceItemInObjectCaseSensitive(ev, "apiVersion",
+	                                       cJSON_CreateString("events.k8s.io/v1"));
 }
 
 cJSON *ks_scale_from(const ks_rtype_t *rt, const cJSON *obj)
@@ -622,20 +655,20 @@ cJSON *ks_scale_from(const ks_rtype_t *rt, const cJSON *obj)
 	}
 	f = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
 	cJSON_AddNumberToObject(cJSON_AddObjectToObject(s, "spec"), "replicas",
-				cJSON_IsNumber(f) ? f->valuedouble : 1);
+	                        cJSON_IsNumber(f) ? f->valuedouble : 1);
 	cJSON *st = cJSON_AddObjectToObject(s, "status");
 	f = cJSON_GetObjectItemCaseSensitive(status, "replicas");
 	cJSON_AddNumberToObject(st, "replicas", cJSON_IsNumber(f) ? f->valuedouble : 0);
 	/* status.selector in label-selector text form, as the HPA reads it. */
 	const cJSON *ml = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(spec, "selector"), "matchLabels");
+	        cJSON_GetObjectItemCaseSensitive(spec, "selector"), "matchLabels");
 	char sel[1024];
 	size_t o = 0;
 	sel[0] = '\0';
 	cJSON_ArrayForEach(f, ml)
 	{
 		int n = snprintf(sel + o, sizeof(sel) - o, "%s%s=%s", o ? "," : "", f->string,
-				 cJSON_GetStringValue(f) ? f->valuestring : "");
+		                 cJSON_GetStringValue(f) ? f->valuestring : "");
 		if (n < 0 || o + (size_t)n >= sizeof(sel))
 			break;
 		o += (size_t)n;
@@ -653,38 +686,40 @@ static const struct {
 	const char *where;
 	const char *keys;
 } FIELDS[] = {
-	{"", "*", "", "apiVersion,kind,metadata"},
-	{"metadata", "*", "metadata",
-	 "name,generateName,namespace,selfLink,uid,resourceVersion,generation,creationTimestamp,"
-	 "deletionTimestamp,deletionGracePeriodSeconds,labels,annotations,ownerReferences,finalizers,"
-	 "managedFields"},
-	{"Namespace", "", "", "spec,status"},
-	{"ConfigMap", "", "", "data,binaryData,immutable"},
-	{"Secret", "", "", "data,stringData,type,immutable"},
-	{"Pod", "", "", "spec,status"},
-	{"Service", "", "", "spec,status"},
-	{"Service", "", "spec",
-	 "ports,selector,clusterIP,clusterIPs,type,externalIPs,sessionAffinity,loadBalancerIP,"
-	 "loadBalancerSourceRanges,externalName,externalTrafficPolicy,healthCheckNodePort,"
-	 "publishNotReadyAddresses,sessionAffinityConfig,ipFamilies,ipFamilyPolicy,"
-	 "allocateLoadBalancerNodePorts,loadBalancerClass,internalTrafficPolicy,trafficDistribution"},
-	{"Endpoints", "", "", "subsets"},
-	/* events.k8s.io Events are checked after conversion to this form. */
-	{"Event", "",
-	 "", "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,"
-	     "series,action,related,reportingComponent,reportingInstance"},
-	{"ServiceAccount", "", "", "secrets,imagePullSecrets,automountServiceAccountToken"},
-	{"Deployment", "apps", "", "spec,status"},
-	{"Deployment", "apps", "spec",
-	 "replicas,selector,template,strategy,minReadySeconds,revisionHistoryLimit,paused,"
-	 "progressDeadlineSeconds"},
-	{"ReplicaSet", "apps", "", "spec,status"},
-	{"ReplicaSet", "apps", "spec", "replicas,selector,template,minReadySeconds"},
-	{"Lease", "coordination.k8s.io", "", "spec"},
-	{"Role", "rbac.authorization.k8s.io", "", "rules"},
-	{"ClusterRole", "rbac.authorization.k8s.io", "", "rules,aggregationRule"},
-	{"RoleBinding", "rbac.authorization.k8s.io", "", "subjects,roleRef"},
-	{"ClusterRoleBinding", "rbac.authorization.k8s.io", "", "subjects,roleRef"},
+        {"", "*", "", "apiVersion,kind,metadata"},
+        {"metadata", "*", "metadata",
+         "name,generateName,namespace,selfLink,uid,resourceVersion,generation,creationTimestamp,"
+         "deletionTimestamp,deletionGracePeriodSeconds,labels,annotations,ownerReferences,"
+         "finalizers,"
+         "managedFields"},
+        {"Namespace", "", "", "spec,status"},
+        {"ConfigMap", "", "", "data,binaryData,immutable"},
+        {"Secret", "", "", "data,stringData,type,immutable"},
+        {"Pod", "", "", "spec,status"},
+        {"Service", "", "", "spec,status"},
+        {"Service", "", "spec",
+         "ports,selector,clusterIP,clusterIPs,type,externalIPs,sessionAffinity,loadBalancerIP,"
+         "loadBalancerSourceRanges,externalName,externalTrafficPolicy,healthCheckNodePort,"
+         "publishNotReadyAddresses,sessionAffinityConfig,ipFamilies,ipFamilyPolicy,"
+         "allocateLoadBalancerNodePorts,loadBalancerClass,internalTrafficPolicy,"
+         "trafficDistribution"},
+        {"Endpoints", "", "", "subsets"},
+        /* events.k8s.io Events are checked after conversion to this form. */
+        {"Event", "", "",
+         "involvedObject,reason,message,source,firstTimestamp,lastTimestamp,count,type,eventTime,"
+         "series,action,related,reportingComponent,reportingInstance"},
+        {"ServiceAccount", "", "", "secrets,imagePullSecrets,automountServiceAccountToken"},
+        {"Deployment", "apps", "", "spec,status"},
+        {"Deployment", "apps", "spec",
+         "replicas,selector,template,strategy,minReadySeconds,revisionHistoryLimit,paused,"
+         "progressDeadlineSeconds"},
+        {"ReplicaSet", "apps", "", "spec,status"},
+        {"ReplicaSet", "apps", "spec", "replicas,selector,template,minReadySeconds"},
+        {"Lease", "coordination.k8s.io", "", "spec"},
+        {"Role", "rbac.authorization.k8s.io", "", "rules"},
+        {"ClusterRole", "rbac.authorization.k8s.io", "", "rules,aggregationRule"},
+        {"RoleBinding", "rbac.authorization.k8s.io", "", "subjects,roleRef"},
+        {"ClusterRoleBinding", "rbac.authorization.k8s.io", "", "subjects,roleRef"},
 };
 
 static bool in_csv(const char *csv, const char *w)
@@ -707,9 +742,9 @@ static int check_level(const ks_rtype_t *rt, const cJSON *node, const char *wher
 	bool any = false;
 	for (size_t i = 0; i < sizeof(FIELDS) / sizeof(FIELDS[0]); i++)
 		any = any || (strcmp(FIELDS[i].where, where) == 0 &&
-			      (!FIELDS[i].kind[0] || strcmp(FIELDS[i].kind, "metadata") == 0 ||
-			       (strcmp(FIELDS[i].kind, rt->kind) == 0 &&
-				strcmp(FIELDS[i].group, rt->group) == 0)));
+		              (!FIELDS[i].kind[0] || strcmp(FIELDS[i].kind, "metadata") == 0 ||
+		               (strcmp(FIELDS[i].kind, rt->kind) == 0 &&
+		                strcmp(FIELDS[i].group, rt->group) == 0)));
 	if (!any || !cJSON_IsObject(node))
 		return 0;
 	cJSON_ArrayForEach(it, node)
@@ -718,17 +753,19 @@ static int check_level(const ks_rtype_t *rt, const cJSON *node, const char *wher
 		for (size_t i = 0; i < sizeof(FIELDS) / sizeof(FIELDS[0]) && !ok; i++) {
 			if (strcmp(FIELDS[i].where, where) != 0)
 				continue;
-			bool applies = !FIELDS[i].kind[0] || strcmp(FIELDS[i].kind, "metadata") == 0 ||
-				       (strcmp(FIELDS[i].kind, rt->kind) == 0 &&
-					strcmp(FIELDS[i].group, rt->group) == 0);
+			bool applies = !FIELDS[i].kind[0] ||
+			               strcmp(FIELDS[i].kind, "metadata") == 0 ||
+			               (strcmp(FIELDS[i].kind, rt->kind) == 0 &&
+			                strcmp(FIELDS[i].group, rt->group) == 0);
 			ok = applies && in_csv(FIELDS[i].keys, it->string);
 		}
 		if (!ok)
-			return ks_err_set(e, 400, "BadRequest",
-					  "%s in version \"%s\" cannot be handled as a %s: strict decoding "
-					  "error: unknown field \"%s%s%s\"",
-					  rt->kind, rt->version, rt->kind, where, *where ? "." : "",
-					  it->string);
+			return ks_err_set(
+			        e, 400, "BadRequest",
+			        "%s in version \"%s\" cannot be handled as a %s: strict decoding "
+			        "error: unknown field \"%s%s%s\"",
+			        rt->kind, rt->version, rt->kind, where, *where ? "." : "",
+			        it->string);
 	}
 	return 0;
 }
@@ -737,7 +774,8 @@ int ks_check_fields(const ks_rtype_t *rt, const cJSON *obj, ks_err_t *e)
 {
 	int rc = check_level(rt, obj, "", e);
 	if (rc == 0)
-		rc = check_level(rt, cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "metadata", e);
+		rc = check_level(rt, cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "metadata",
+		                 e);
 	if (rc == 0)
 		rc = check_level(rt, cJSON_GetObjectItemCaseSensitive(obj, "spec"), "spec", e);
 	return rc;

@@ -26,14 +26,14 @@ typedef struct ks_server ks_server_t;
 
 typedef struct {
 	const char *listen_ip; /* IPv4 literal */
-	int port;	       /* 0 = any free port (the flag parser requires 1..65535) */
+	int port;              /* 0 = any free port (the flag parser requires 1..65535) */
 	const char *admin_ip;  /* NULL = no admin endpoint; must be loopback */
 	int admin_port;
-	ks_store_t *store;     /* borrowed */
-	ks_auth_t *auth;       /* borrowed */
-	ks_faults_t *faults;   /* borrowed */
-	int bookmark_ms;       /* interval of BOOKMARK events on idle watches */
-	ks_audit_t *audit;     /* borrowed; NULL = no audit log (--audit-log) */
+	ks_store_t *store;   /* borrowed */
+	ks_auth_t *auth;     /* borrowed */
+	ks_faults_t *faults; /* borrowed */
+	int bookmark_ms;     /* interval of BOOKMARK events on idle watches */
+	ks_audit_t *audit;   /* borrowed; NULL = no audit log (--audit-log) */
 } ks_server_config_t;
 
 /* Starts both listeners. NULL with err on failure (address in use, TLS

@@ -14,9 +14,9 @@
 #include "base/clock.h"
 #include "base/log.h"
 
-#define KS_MAX_RT 32
-#define KS_MAX_SUBS 32
-#define KS_MAX_CASCADE 8
+#define KS_MAX_RT       32
+#define KS_MAX_SUBS     32
+#define KS_MAX_CASCADE  8
 #define KS_SNAPSHOT_MAX (512u << 20)
 /* Internal write flag: this write sets deletionTimestamp (graceful delete). */
 #define W_MARK_DELETE 0x1000
@@ -251,12 +251,15 @@ static void new_uid(char *out, size_t cap)
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, cap, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
+	snprintf(out, cap, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
 }
 
-static void fmt_rv(uint64_t rv, char *buf, size_t cap) { snprintf(buf, cap, "%" PRIu64, rv); }
+static void fmt_rv(uint64_t rv, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%" PRIu64, rv);
+}
 
 /* Appends an event; takes ownership of obj and old. Caller holds the lock. */
 static void emit(ks_store_t *st, ks_ev_type_t type, int rti, cJSON *obj, cJSON *old)
@@ -293,9 +296,15 @@ static void notify(ks_store_t *st)
 		fn(ud);
 }
 
-static const char *ns_of(const ks_rtype_t *rt, const char *ns) { return rt->namespaced && ns ? ns : ""; }
+static const char *ns_of(const ks_rtype_t *rt, const char *ns)
+{
+	return rt->namespaced && ns ? ns : "";
+}
 
-static int storage(const ks_rtype_t *rt) { return rt->storage; }
+static int storage(const ks_rtype_t *rt)
+{
+	return rt->storage;
+}
 
 /* A ClusterIP as a host-order IPv4 address (0 = range full). */
 static unsigned alloc_ip(void *ud)
@@ -341,7 +350,7 @@ static cJSON *present(const ks_rtype_t *rt, const cJSON *obj)
 }
 
 int ks_store_get(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		 cJSON **out, ks_err_t *e)
+                 cJSON **out, ks_err_t *e)
 {
 	bool found;
 	pthread_mutex_lock(&st->mu);
@@ -356,21 +365,22 @@ int ks_store_get(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const cha
 }
 
 static bool obj_matches(const cJSON *obj, const char *ns, const kubeapi_selector_t *lsel,
-			const kubeapi_selector_t *fsel, const char *obj_ns)
+                        const kubeapi_selector_t *fsel, const char *obj_ns)
 {
 	if (ns && *ns && strcmp(ns, obj_ns) != 0)
 		return false;
-	if (lsel && !kubeapi_selector_matches(
-			    lsel, cJSON_GetObjectItemCaseSensitive(
-					  cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")))
+	if (lsel &&
+	    !kubeapi_selector_matches(
+	            lsel, cJSON_GetObjectItemCaseSensitive(
+	                          cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")))
 		return false;
 	return !fsel || kubeapi_fieldsel_matches(fsel, obj);
 }
 
 int ks_store_list(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
-		  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, long limit,
-		  const char *cont, cJSON **items, uint64_t *list_rv, char *next_cont,
-		  size_t cont_cap, long *remaining, ks_err_t *e)
+                  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, long limit,
+                  const char *cont, cJSON **items, uint64_t *list_rv, char *next_cont,
+                  size_t cont_cap, long *remaining, ks_err_t *e)
 {
 	char cns[256] = "", cname[256] = "";
 	size_t start = 0;
@@ -381,7 +391,8 @@ int ks_store_list(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
 	*remaining = 0;
 	if (cont && *cont) {
 		const char *colon = strchr(cont, ':');
-		if (!colon || (size_t)(colon - cont) >= sizeof(cns) || strlen(colon + 1) >= sizeof(cname))
+		if (!colon || (size_t)(colon - cont) >= sizeof(cns) ||
+		    strlen(colon + 1) >= sizeof(cname))
 			return ks_err_set(e, 400, "BadRequest", "invalid continue token");
 		memcpy(cns, cont, (size_t)(colon - cont));
 		cns[colon - cont] = '\0';
@@ -440,7 +451,7 @@ static bool spec_changed(const cJSON *a, const cJSON *b)
 }
 
 static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const cJSON *in,
-			 unsigned flags, cJSON **out, ks_err_t *e)
+                         unsigned flags, cJSON **out, ks_err_t *e)
 {
 	char buf[64];
 	cJSON *obj;
@@ -462,12 +473,13 @@ static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, c
 	if (srt->namespaced) {
 		if (mns && ns && *ns && strcmp(mns, ns) != 0) {
 			rc = ks_err_set(e, 400, "BadRequest",
-					"the namespace of the provided object does not match the "
-					"namespace sent on the request");
+			                "the namespace of the provided object does not match the "
+			                "namespace sent on the request");
 			goto fail;
 		}
 		if (!ns || !*ns) {
-			rc = ks_err_set(e, 400, "BadRequest", "a namespace is required for %s", rt->plural);
+			rc = ks_err_set(e, 400, "BadRequest", "a namespace is required for %s",
+			                rt->plural);
 			goto fail;
 		}
 		set_str(meta, "namespace", ns);
@@ -475,15 +487,16 @@ static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, c
 		cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
 	}
 	if (!cJSON_GetObjectItemCaseSensitive(meta, "name")) {
-		const char *gn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "generateName"));
+		const char *gn = cJSON_GetStringValue(
+		        cJSON_GetObjectItemCaseSensitive(meta, "generateName"));
 		if (gn && *gn) {
 			static const char al[] = "bcdfghjklmnpqrstvwxz2456789";
 			unsigned char r[5];
 			char nm[300];
 			if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 				memset(r, (int)(st->rv & 0xff), sizeof(r));
-			snprintf(nm, sizeof(nm), "%.247s%c%c%c%c%c", gn, al[r[0] % 27], al[r[1] % 27],
-				 al[r[2] % 27], al[r[3] % 27], al[r[4] % 27]);
+			snprintf(nm, sizeof(nm), "%.247s%c%c%c%c%c", gn, al[r[0] % 27],
+			         al[r[1] % 27], al[r[2] % 27], al[r[3] % 27], al[r[4] % 27]);
 			cJSON_AddStringToObject(meta, "name", nm);
 		}
 	}
@@ -505,7 +518,8 @@ static int locked_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, c
 	table_t *t = &st->tab[storage(rt)];
 	size_t at = tab_find(t, ns_of(srt, ns), name, &found);
 	if (found) {
-		rc = ks_err_set(e, 409, "AlreadyExists", "%s \"%s\" already exists", rt->plural, name);
+		rc = ks_err_set(e, 409, "AlreadyExists", "%s \"%s\" already exists", rt->plural,
+		                name);
 		goto fail;
 	}
 	new_uid(buf, sizeof(buf));
@@ -554,7 +568,7 @@ fail:
 }
 
 int ks_store_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const cJSON *obj,
-		    unsigned flags, cJSON **out, ks_err_t *e)
+                    unsigned flags, cJSON **out, ks_err_t *e)
 {
 	pthread_mutex_lock(&st->mu);
 	int rc = locked_create(st, rt, ns, obj, flags, out, e);
@@ -569,7 +583,7 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 /* Writes `obj` (owned) over entry i of table rti; the common tail of update,
  * mutate and finalizer removal. */
 static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON *obj,
-			  unsigned flags, cJSON **out, ks_err_t *e)
+                          unsigned flags, cJSON **out, ks_err_t *e)
 {
 	table_t *t = &st->tab[storage(rt)];
 	const ks_rtype_t *srt = &ks_rtypes()[storage(rt)];
@@ -585,19 +599,23 @@ static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON 
 	const char *nm = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
 	if (nm && strcmp(nm, t->v[i].name) != 0) {
 		cJSON_Delete(obj);
-		return ks_err_set(e, 400, "BadRequest",
-				  "the name of the object (%s) does not match the name on the URL (%s)",
-				  nm, t->v[i].name);
+		return ks_err_set(
+		        e, 400, "BadRequest",
+		        "the name of the object (%s) does not match the name on the URL (%s)", nm,
+		        t->v[i].name);
 	}
-	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
-	const char *orv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ometa, "resourceVersion"));
+	const char *rv =
+	        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+	const char *orv =
+	        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ometa, "resourceVersion"));
 	if (rv && *rv && orv && strcmp(rv, orv) != 0) {
 		cJSON_Delete(obj);
-		return ks_err_set(e, 409, "Conflict",
-				  "Operation cannot be fulfilled on %s \"%s\": the object has been "
-				  "modified; please apply your changes to the latest version and try "
-				  "again",
-				  rt->plural, t->v[i].name);
+		return ks_err_set(
+		        e, 409, "Conflict",
+		        "Operation cannot be fulfilled on %s \"%s\": the object has been "
+		        "modified; please apply your changes to the latest version and try "
+		        "again",
+		        rt->plural, t->v[i].name);
 	}
 	if (flags & KS_W_STATUS) {
 		/* Only status moves; the rest stays as stored. */
@@ -665,7 +683,7 @@ static int locked_replace(ks_store_t *st, const ks_rtype_t *rt, size_t i, cJSON 
 }
 
 static int find_entry(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		      size_t *i, ks_err_t *e)
+                      size_t *i, ks_err_t *e)
 {
 	bool found;
 	*i = tab_find(&st->tab[storage(rt)], ns_of(rt, ns), name, &found);
@@ -675,7 +693,7 @@ static int find_entry(ks_store_t *st, const ks_rtype_t *rt, const char *ns, cons
 }
 
 int ks_store_update(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		    const cJSON *obj, unsigned flags, cJSON **out, ks_err_t *e)
+                    const cJSON *obj, unsigned flags, cJSON **out, ks_err_t *e)
 {
 	size_t i;
 	int rc;
@@ -686,7 +704,7 @@ int ks_store_update(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 	if (rc == 0) {
 		cJSON *copy = cJSON_Duplicate(obj, 1);
 		rc = copy ? locked_replace(st, rt, i, copy, flags, out, e)
-			  : ks_err_set(e, 500, "InternalError", "out of memory");
+		          : ks_err_set(e, 500, "InternalError", "out of memory");
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (rc == 0 && !(flags & KS_W_DRYRUN))
@@ -695,7 +713,7 @@ int ks_store_update(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 }
 
 int ks_store_mutate(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		    ks_mutate_fn fn, void *ud, unsigned flags, cJSON **out, ks_err_t *e)
+                    ks_mutate_fn fn, void *ud, unsigned flags, cJSON **out, ks_err_t *e)
 {
 	size_t i;
 	int rc;
@@ -708,7 +726,8 @@ int ks_store_mutate(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 		} else {
 			rc = fn(&copy, ud, e);
 			if (rc == 0 && !cJSON_IsObject(copy))
-				rc = ks_err_set(e, 422, "Invalid", "the patched object is not a JSON object");
+				rc = ks_err_set(e, 422, "Invalid",
+				                "the patched object is not a JSON object");
 			if (rc == 0)
 				rc = locked_replace(st, rt, i, copy, flags, out, e);
 			else
@@ -760,7 +779,7 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 		table_t *d = &st->tab[r];
 		for (size_t k = 0; k < d->n;) {
 			bool dep = (is_ns && strcmp(d->v[k].ns, nsname) == 0) ||
-				   (!(flags & KS_DEL_ORPHAN) && *uid && owned_by(d->v[k].obj, uid));
+			           (!(flags & KS_DEL_ORPHAN) && *uid && owned_by(d->v[k].obj, uid));
 			if (!dep) {
 				k++;
 				continue;
@@ -776,7 +795,7 @@ static int locked_remove(ks_store_t *st, int rti, size_t at, unsigned flags, int
 }
 
 int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		    const char *uid, const char *rv, unsigned flags, cJSON **out, ks_err_t *e)
+                    const char *uid, const char *rv, unsigned flags, cJSON **out, ks_err_t *e)
 {
 	size_t i;
 	int rc;
@@ -788,12 +807,15 @@ int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 	cJSON *obj = t->v[i].obj;
 	cJSON *meta = meta_of(obj);
 	const char *ouid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
-	const char *orv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
-	if ((uid && *uid && (!ouid || strcmp(uid, ouid))) || (rv && *rv && (!orv || strcmp(rv, orv)))) {
-		rc = ks_err_set(e, 409, "Conflict",
-				"Operation cannot be fulfilled on %s \"%s\": the precondition (uid or "
-				"resourceVersion) does not match",
-				rt->plural, name);
+	const char *orv =
+	        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+	if ((uid && *uid && (!ouid || strcmp(uid, ouid))) ||
+	    (rv && *rv && (!orv || strcmp(rv, orv)))) {
+		rc = ks_err_set(
+		        e, 409, "Conflict",
+		        "Operation cannot be fulfilled on %s \"%s\": the precondition (uid or "
+		        "resourceVersion) does not match",
+		        rt->plural, name);
 		goto out;
 	}
 	if (out)
@@ -808,8 +830,10 @@ int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
 			cJSON *cm = meta_of(copy);
 			ks_timestamp(ts, sizeof(ts));
 			set_str(cm, "deletionTimestamp", ts);
-			const cJSON *gp = kubeapi_get_path(copy, "spec.terminationGracePeriodSeconds");
-			set_num(cm, "deletionGracePeriodSeconds", cJSON_IsNumber(gp) ? gp->valuedouble : 30);
+			const cJSON *gp =
+			        kubeapi_get_path(copy, "spec.terminationGracePeriodSeconds");
+			set_num(cm, "deletionGracePeriodSeconds",
+			        cJSON_IsNumber(gp) ? gp->valuedouble : 30);
 			if (out) {
 				cJSON_Delete(*out);
 				*out = NULL;
@@ -854,8 +878,8 @@ static size_t hist_after(const ks_store_t *st, uint64_t cursor)
 }
 
 int ks_watch_open(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
-		  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, const char *rv,
-		  bool bookmarks, ks_watch_t **out, ks_err_t *e)
+                  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, const char *rv,
+                  bool bookmarks, ks_watch_t **out, ks_err_t *e)
 {
 	ks_watch_t *w = calloc(1, sizeof(*w));
 	uint64_t from = 0;
@@ -869,7 +893,8 @@ int ks_watch_open(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
 		unsigned long long v = strtoull(rv, &end, 10);
 		if (errno || *end || rv[0] == '-') {
 			free(w);
-			return ks_err_set(e, 400, "BadRequest", "invalid resourceVersion \"%s\"", rv);
+			return ks_err_set(e, 400, "BadRequest", "invalid resourceVersion \"%s\"",
+			                  rv);
 		}
 		from = v;
 	}
@@ -897,11 +922,12 @@ int ks_watch_open(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
 			free(w);
 			if (from > fl)
 				return ks_err_set(e, 504, "Timeout",
-						  "Too large resource version: %llu, current: %llu",
-						  (unsigned long long)from, (unsigned long long)ks_store_rv(st));
+				                  "Too large resource version: %llu, current: %llu",
+				                  (unsigned long long)from,
+				                  (unsigned long long)ks_store_rv(st));
 			return ks_err_set(e, 410, "Expired",
-					  "too old resource version: %llu (%llu)",
-					  (unsigned long long)from, (unsigned long long)fl + 1);
+			                  "too old resource version: %llu (%llu)",
+			                  (unsigned long long)from, (unsigned long long)fl + 1);
 		}
 		w->cursor = from;
 	}
@@ -960,10 +986,11 @@ static void collect(ks_watch_t *w, base_buf_t *b, bool *closed)
 		w->cursor = ev->rv;
 		if (ev->rt != w->storage)
 			continue;
-		const char *ons = cJSON_GetStringValue(kubeapi_get_path(ev->obj, "metadata.namespace"));
+		const char *ons =
+		        cJSON_GetStringValue(kubeapi_get_path(ev->obj, "metadata.namespace"));
 		bool now = obj_matches(ev->obj, w->ns, w->lsel, w->fsel, ons ? ons : "");
 		bool before = ev->old && ev->type == KS_EV_MODIFIED &&
-			      obj_matches(ev->old, w->ns, w->lsel, w->fsel, ons ? ons : "");
+		              obj_matches(ev->old, w->ns, w->lsel, w->fsel, ons ? ons : "");
 		const char *type = NULL;
 		if (ev->type == KS_EV_ADDED && now)
 			type = "ADDED";
@@ -1004,8 +1031,10 @@ char *ks_watch_next(ks_watch_t *w, int wait_ms, bool bookmark_due, size_t *len, 
 		cJSON *o = cJSON_CreateObject();
 		fmt_rv(w->cursor, rv, sizeof(rv));
 		cJSON_AddStringToObject(o, "kind", w->rt->kind);
-		cJSON_AddStringToObject(o, "apiVersion", ks_rtype_api_version(w->rt, av, sizeof(av)));
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "metadata"), "resourceVersion", rv);
+		cJSON_AddStringToObject(o, "apiVersion",
+		                        ks_rtype_api_version(w->rt, av, sizeof(av)));
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "metadata"), "resourceVersion",
+		                        rv);
 		append_event(&b, "BOOKMARK", o);
 	}
 	pthread_mutex_unlock(&st->mu);
@@ -1101,8 +1130,8 @@ void ks_store_dispatch(ks_store_t *st)
 			const ks_rtype_t *rt = &ks_rtypes()[evs[i].rt];
 			if (subs[s].rt && storage(subs[s].rt) != evs[i].rt)
 				continue;
-			subs[s].cb(subs[s].ud, evs[i].type, subs[s].rt ? subs[s].rt : rt, evs[i].obj,
-				   evs[i].old);
+			subs[s].cb(subs[s].ud, evs[i].type, subs[s].rt ? subs[s].rt : rt,
+			           evs[i].obj, evs[i].old);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1145,7 +1174,8 @@ int ks_store_save(ks_store_t *st, const char *path, char *err, size_t errlen)
 			continue;
 		for (size_t i = 0; i < st->tab[r].n; i++) {
 			cJSON *e = cJSON_CreateObject();
-			cJSON_AddStringToObject(e, "apiVersion", ks_rtype_api_version(rt, av, sizeof(av)));
+			cJSON_AddStringToObject(e, "apiVersion",
+			                        ks_rtype_api_version(rt, av, sizeof(av)));
 			cJSON_AddStringToObject(e, "resource", rt->plural);
 			cJSON_AddItemToObject(e, "object", cJSON_Duplicate(st->tab[r].v[i].obj, 1));
 			cJSON_AddItemToArray(objs, e);
@@ -1222,8 +1252,10 @@ int ks_store_load(ks_store_t *st, const char *path, char *err, size_t errlen)
 	pthread_mutex_lock(&st->mu);
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "objects"))
 	{
-		const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "apiVersion"));
-		const char *res = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "resource"));
+		const char *av =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "apiVersion"));
+		const char *res =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "resource"));
 		cJSON *obj = cJSON_GetObjectItemCaseSensitive(it, "object");
 		const char *slash = av ? strchr(av, '/') : NULL;
 		char group[128] = "";
@@ -1236,7 +1268,7 @@ int ks_store_load(ks_store_t *st, const char *path, char *err, size_t errlen)
 		bool found;
 		if (!rt || !name || !cJSON_IsObject(obj)) {
 			snprintf(err, errlen, "%s: bad entry (apiVersion %s, resource %s)", path,
-				 av ? av : "?", res ? res : "?");
+			         av ? av : "?", res ? res : "?");
 			rc = -1;
 			break;
 		}

@@ -30,12 +30,12 @@ typedef struct ks_store ks_store_t;
 typedef enum { KS_EV_ADDED, KS_EV_MODIFIED, KS_EV_DELETED, KS_EV_RESYNC } ks_ev_type_t;
 
 /* Write flags. */
-#define KS_W_DRYRUN 0x01 /* validate and compute, store nothing */
-#define KS_W_MAIN 0x02	 /* main resource write: status is kept from the stored object */
-#define KS_W_STATUS 0x04 /* /status write: only status changes */
+#define KS_W_DRYRUN   0x01 /* validate and compute, store nothing */
+#define KS_W_MAIN     0x02 /* main resource write: status is kept from the stored object */
+#define KS_W_STATUS   0x04 /* /status write: only status changes */
 #define KS_DEL_ORPHAN 0x08 /* do not delete dependents (ownerReferences) */
-#define KS_DEL_FORCE 0x10  /* remove now even for graceful types */
-#define KS_W_STRICT 0x20   /* unknown fields are an error (fieldValidation=Strict) */
+#define KS_DEL_FORCE  0x10 /* remove now even for graceful types */
+#define KS_W_STRICT   0x20 /* unknown fields are an error (fieldValidation=Strict) */
 
 /* Creates an empty store keeping at most history_max events (>= 16).
  * Returns NULL on allocation failure. */
@@ -52,7 +52,7 @@ uint64_t ks_store_rv(ks_store_t *st);
 
 /* Copies one object into *out. 0, or -404 with e. */
 int ks_store_get(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		 cJSON **out, ks_err_t *e);
+                 cJSON **out, ks_err_t *e);
 
 /* Lists objects of rt in ns (NULL or "" = all namespaces) matching both
  * selectors (NULL = all), in (namespace, name) order, at most `limit`
@@ -60,21 +60,21 @@ int ks_store_get(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const cha
  * from the start). *items gets a new array, *list_rv the store's rv,
  * next_cont the token for the next page ("" when done). 0, or -400/-410. */
 int ks_store_list(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
-		  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, long limit,
-		  const char *cont, cJSON **items, uint64_t *list_rv, char *next_cont,
-		  size_t cont_cap, long *remaining, ks_err_t *e);
+                  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, long limit,
+                  const char *cont, cJSON **items, uint64_t *list_rv, char *next_cont,
+                  size_t cont_cap, long *remaining, ks_err_t *e);
 
 /* Creates obj (borrowed) in ns; fills uid, resourceVersion, creationTimestamp,
  * generation, generateName. *out (may be NULL) gets the stored object.
  * 0, or -409 (exists), -404 (namespace missing), -400/-422 (invalid). */
 int ks_store_create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const cJSON *obj,
-		    unsigned flags, cJSON **out, ks_err_t *e);
+                    unsigned flags, cJSON **out, ks_err_t *e);
 
 /* Replaces an object. A metadata.resourceVersion in obj is a precondition
  * (-409 Conflict when stale). Flags KS_W_MAIN/KS_W_STATUS select what part
  * is written. 0, or -404, -409, -400/-422. */
 int ks_store_update(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		    const cJSON *obj, unsigned flags, cJSON **out, ks_err_t *e);
+                    const cJSON *obj, unsigned flags, cJSON **out, ks_err_t *e);
 
 /* Read-modify-write under the lock: fn gets a copy of the stored object to
  * change in place (or replace via *obj) and returns 0 or -code with e set.
@@ -82,14 +82,14 @@ int ks_store_update(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const 
  * still be the stored one). Used for PATCH and /scale. */
 typedef int (*ks_mutate_fn)(cJSON **obj, void *ud, ks_err_t *e);
 int ks_store_mutate(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		    ks_mutate_fn fn, void *ud, unsigned flags, cJSON **out, ks_err_t *e);
+                    ks_mutate_fn fn, void *ud, unsigned flags, cJSON **out, ks_err_t *e);
 
 /* Deletes an object (and, unless KS_DEL_ORPHAN, its dependents through
  * ownerReferences; a Namespace takes everything inside it). `uid` and `rv`,
  * when not NULL, are preconditions (-409). *out gets the deleted object (or
  * the object marked for deletion). 0, -404, -409. */
 int ks_store_delete(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *name,
-		    const char *uid, const char *rv, unsigned flags, cJSON **out, ks_err_t *e);
+                    const char *uid, const char *rv, unsigned flags, cJSON **out, ks_err_t *e);
 
 /* Makes deletes of rt graceful: see the header comment. */
 void ks_store_set_graceful(ks_store_t *st, const ks_rtype_t *rt, bool on);
@@ -111,8 +111,8 @@ typedef struct ks_watch ks_watch_t;
  * first, then changes. Otherwise changes after rv; -410 Expired when rv is
  * older than the retained history. *out is owned by the caller. */
 int ks_watch_open(ks_store_t *st, const ks_rtype_t *rt, const char *ns,
-		  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, const char *rv,
-		  bool bookmarks, ks_watch_t **out, ks_err_t *e);
+                  const kubeapi_selector_t *lsel, const kubeapi_selector_t *fsel, const char *rv,
+                  bool bookmarks, ks_watch_t **out, ks_err_t *e);
 
 /* Waits up to wait_ms for events and returns them as newline-terminated
  * JSON watch events ({"type":..,"object":..}) in a malloc'd string (*len
@@ -135,7 +135,7 @@ void ks_store_shutdown(ks_store_t *st);
  * ADDED); both borrowed for the call. KS_EV_RESYNC (obj NULL) means events
  * were lost: relist. Returns a subscription id >= 0, or -1. */
 typedef void (*ks_store_cb)(void *ud, ks_ev_type_t type, const ks_rtype_t *rt, const cJSON *obj,
-			    const cJSON *old);
+                            const cJSON *old);
 int ks_store_subscribe(ks_store_t *st, const ks_rtype_t *rt, ks_store_cb cb, void *ud);
 void ks_store_unsubscribe(ks_store_t *st, int id);
 /* Delivers pending events to subscribers; call from the main loop. */

@@ -25,7 +25,7 @@ static long long parse_ts(const char *s)
 	struct tm tm;
 	memset(&tm, 0, sizeof(tm));
 	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -79,7 +79,7 @@ static void c_pod_ready(const cJSON *o, char *out, size_t cap)
 	int r = 0;
 	const cJSON *cs;
 	cJSON_ArrayForEach(cs, kubeapi_get_path(o, "status.containerStatuses")) r +=
-		cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready"));
+	        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready"));
 	snprintf(out, cap, "%d/%d", r, n);
 }
 
@@ -112,13 +112,14 @@ static void c_pod_restarts(const cJSON *o, char *out, size_t cap)
 	int r = 0;
 	const cJSON *cs;
 	cJSON_ArrayForEach(cs, kubeapi_get_path(o, "status.containerStatuses")) r +=
-		(int)num_at(cs, "restartCount");
+	        (int)num_at(cs, "restartCount");
 	snprintf(out, cap, "%d", r);
 }
 
 static void c_deploy_ready(const cJSON *o, char *out, size_t cap)
 {
-	snprintf(out, cap, "%.0f/%.0f", num_at(o, "status.readyReplicas"), num_at(o, "spec.replicas"));
+	snprintf(out, cap, "%.0f/%.0f", num_at(o, "status.readyReplicas"),
+	         num_at(o, "spec.replicas"));
 }
 
 static void c_svc_ports(const cJSON *o, char *out, size_t cap)
@@ -129,7 +130,7 @@ static void c_svc_ports(const cJSON *o, char *out, size_t cap)
 	cJSON_ArrayForEach(p, kubeapi_get_path(o, "spec.ports"))
 	{
 		int w = snprintf(out + n, cap - n, "%s%.0f/%s", n ? "," : "", num_at(p, "port"),
-				 str_at(p, "protocol"));
+		                 str_at(p, "protocol"));
 		if (w < 0 || n + (size_t)w >= cap)
 			break;
 		n += (size_t)w;
@@ -147,7 +148,7 @@ static void c_external(const cJSON *o, char *out, size_t cap)
 static void c_data_count(const cJSON *o, char *out, size_t cap)
 {
 	int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "data")) +
-		cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "binaryData"));
+	        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "binaryData"));
 	snprintf(out, cap, "%d", n);
 }
 
@@ -163,7 +164,7 @@ static void c_endpoints(const cJSON *o, char *out, size_t cap)
 			cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(ss, "ports"))
 			{
 				int w = snprintf(out + n, cap - n, "%s%s:%.0f", n ? "," : "",
-						 str_at(a, "ip"), num_at(p, "port"));
+				                 str_at(a, "ip"), num_at(p, "port"));
 				if (w < 0 || n + (size_t)w >= cap)
 					return;
 				n += (size_t)w;
@@ -204,73 +205,86 @@ static void c_created(const cJSON *o, char *out, size_t cap)
 
 static void c_sa_secrets(const cJSON *o, char *out, size_t cap)
 {
-	snprintf(out, cap, "%d", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "secrets")));
+	snprintf(out, cap, "%d",
+	         cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "secrets")));
 }
 
-#define NAME {"Name", "string", "metadata.name", NULL, 0}
-#define AGE {"Age", "string", NULL, c_age, 0}
-#define END {NULL, NULL, NULL, NULL, 0}
+#define NAME                                                                                       \
+	{                                                                                          \
+		"Name", "string", "metadata.name", NULL, 0                                         \
+	}
+#define AGE                                                                                        \
+	{                                                                                          \
+		"Age", "string", NULL, c_age, 0                                                    \
+	}
+#define END                                                                                        \
+	{                                                                                          \
+		NULL, NULL, NULL, NULL, 0                                                          \
+	}
 
 static const struct {
 	const char *kind;
 	col_t cols[10];
 } TABLES[] = {
-	{"Pod",
-	 {NAME,
-	  {"Ready", "string", NULL, c_pod_ready, 0},
-	  {"Status", "string", NULL, c_pod_status, 0},
-	  {"Restarts", "string", NULL, c_pod_restarts, 0},
-	  AGE,
-	  {"IP", "string", "status.podIP", NULL, 1},
-	  {"Node", "string", "spec.nodeName", NULL, 1},
-	  END}},
-	{"Deployment",
-	 {NAME,
-	  {"Ready", "string", NULL, c_deploy_ready, 0},
-	  {"Up-to-date", "integer", "status.updatedReplicas", NULL, 0},
-	  {"Available", "integer", "status.availableReplicas", NULL, 0},
-	  AGE,
-	  END}},
-	{"ReplicaSet",
-	 {NAME,
-	  {"Desired", "integer", "spec.replicas", NULL, 0},
-	  {"Current", "integer", "status.replicas", NULL, 0},
-	  {"Ready", "integer", "status.readyReplicas", NULL, 0},
-	  AGE,
-	  END}},
-	{"Service",
-	 {NAME,
-	  {"Type", "string", "spec.type", NULL, 0},
-	  {"Cluster-IP", "string", "spec.clusterIP", NULL, 0},
-	  {"External-IP", "string", NULL, c_external, 0},
-	  {"Port(s)", "string", NULL, c_svc_ports, 0},
-	  AGE,
-	  END}},
-	{"ConfigMap", {NAME, {"Data", "integer", NULL, c_data_count, 0}, AGE, END}},
-	{"Secret",
-	 {NAME, {"Type", "string", "type", NULL, 0}, {"Data", "integer", NULL, c_data_count, 0}, AGE,
-	  END}},
-	{"Namespace", {NAME, {"Status", "string", "status.phase", NULL, 0}, AGE, END}},
-	{"Endpoints", {NAME, {"Endpoints", "string", NULL, c_endpoints, 0}, AGE, END}},
-	{"Event",
-	 {{"Last Seen", "string", NULL, c_ev_last, 0},
-	  {"Type", "string", "type", NULL, 0},
-	  {"Reason", "string", "reason", NULL, 0},
-	  {"Object", "string", NULL, c_ev_object, 0},
-	  {"Message", "string", "message", NULL, 0},
-	  END}},
-	{"Lease", {NAME, {"Holder", "string", "spec.holderIdentity", NULL, 0}, AGE, END}},
-	{"ServiceAccount", {NAME, {"Secrets", "integer", NULL, c_sa_secrets, 0}, AGE, END}},
-	{"Role", {NAME, {"Created At", "string", NULL, c_created, 0}, END}},
-	{"ClusterRole", {NAME, {"Created At", "string", NULL, c_created, 0}, END}},
-	{"RoleBinding", {NAME, {"Role", "string", "roleRef.name", NULL, 0}, AGE, END}},
-	{"ClusterRoleBinding", {NAME, {"Role", "string", "roleRef.name", NULL, 0}, AGE, END}},
+        {"Pod",
+         {NAME,
+          {"Ready", "string", NULL, c_pod_ready, 0},
+          {"Status", "string", NULL, c_pod_status, 0},
+          {"Restarts", "string", NULL, c_pod_restarts, 0},
+          AGE,
+          {"IP", "string", "status.podIP", NULL, 1},
+          {"Node", "string", "spec.nodeName", NULL, 1},
+          END}},
+        {"Deployment",
+         {NAME,
+          {"Ready", "string", NULL, c_deploy_ready, 0},
+          {"Up-to-date", "integer", "status.updatedReplicas", NULL, 0},
+          {"Available", "integer", "status.availableReplicas", NULL, 0},
+          AGE,
+          END}},
+        {"ReplicaSet",
+         {NAME,
+          {"Desired", "integer", "spec.replicas", NULL, 0},
+          {"Current", "integer", "status.replicas", NULL, 0},
+          {"Ready", "integer", "status.readyReplicas", NULL, 0},
+          AGE,
+          END}},
+        {"Service",
+         {NAME,
+          {"Type", "string", "spec.type", NULL, 0},
+          {"Cluster-IP", "string", "spec.clusterIP", NULL, 0},
+          {"External-IP", "string", NULL, c_external, 0},
+          {"Port(s)", "string", NULL, c_svc_ports, 0},
+          AGE,
+          END}},
+        {"ConfigMap", {NAME, {"Data", "integer", NULL, c_data_count, 0}, AGE, END}},
+        {"Secret",
+         {NAME,
+          {"Type", "string", "type", NULL, 0},
+          {"Data", "integer", NULL, c_data_count, 0},
+          AGE,
+          END}},
+        {"Namespace", {NAME, {"Status", "string", "status.phase", NULL, 0}, AGE, END}},
+        {"Endpoints", {NAME, {"Endpoints", "string", NULL, c_endpoints, 0}, AGE, END}},
+        {"Event",
+         {{"Last Seen", "string", NULL, c_ev_last, 0},
+          {"Type", "string", "type", NULL, 0},
+          {"Reason", "string", "reason", NULL, 0},
+          {"Object", "string", NULL, c_ev_object, 0},
+          {"Message", "string", "message", NULL, 0},
+          END}},
+        {"Lease", {NAME, {"Holder", "string", "spec.holderIdentity", NULL, 0}, AGE, END}},
+        {"ServiceAccount", {NAME, {"Secrets", "integer", NULL, c_sa_secrets, 0}, AGE, END}},
+        {"Role", {NAME, {"Created At", "string", NULL, c_created, 0}, END}},
+        {"ClusterRole", {NAME, {"Created At", "string", NULL, c_created, 0}, END}},
+        {"RoleBinding", {NAME, {"Role", "string", "roleRef.name", NULL, 0}, AGE, END}},
+        {"ClusterRoleBinding", {NAME, {"Role", "string", "roleRef.name", NULL, 0}, AGE, END}},
 };
 
 static const col_t GENERIC[] = {NAME, AGE, END};
 
 cJSON *ks_table(const ks_rtype_t *rt, const cJSON *items, const char *list_rv, const char *cont,
-		bool include_object)
+                bool include_object)
 {
 	const col_t *cols = GENERIC;
 	cJSON *t = cJSON_CreateObject();
@@ -309,9 +323,15 @@ cJSON *ks_table(const ks_rtype_t *rt, const cJSON *items, const char *list_rv, c
 			} else {
 				const cJSON *v = kubeapi_get_path(it, c->path);
 				if (strcmp(c->type, "integer") == 0)
-					cJSON_AddItemToArray(cells, cJSON_CreateNumber(cJSON_IsNumber(v) ? v->valuedouble : 0));
+					cJSON_AddItemToArray(
+					        cells, cJSON_CreateNumber(cJSON_IsNumber(v)
+					                                          ? v->valuedouble
+					                                          : 0));
 				else
-					cJSON_AddItemToArray(cells, cJSON_CreateString(cJSON_IsString(v) ? v->valuestring : "<none>"));
+					cJSON_AddItemToArray(
+					        cells, cJSON_CreateString(cJSON_IsString(v)
+					                                          ? v->valuestring
+					                                          : "<none>"));
 			}
 		}
 		if (include_object) {
@@ -320,7 +340,10 @@ cJSON *ks_table(const ks_rtype_t *rt, const cJSON *items, const char *list_rv, c
 			cJSON *pm = cJSON_CreateObject();
 			cJSON_AddStringToObject(pm, "kind", "PartialObjectMetadata");
 			cJSON_AddStringToObject(pm, "apiVersion", "meta.k8s.io/v1");
-			cJSON_AddItemToObject(pm, "metadata", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(it, "metadata"), 1));
+			cJSON_AddItemToObject(
+			        pm, "metadata",
+			        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(it, "metadata"),
+			                        1));
 			cJSON_AddItemToObject(row, "object", pm);
 		}
 		cJSON_AddItemToArray(rows, row);

@@ -41,7 +41,7 @@ int httpd_new(const char *addr_port, httpd_t **out, char *err, size_t errlen)
 	*out = NULL;
 	if (addr_port == NULL || (colon = strrchr(addr_port, ':')) == NULL) {
 		snprintf(err, errlen, "http address \"%s\" is not ADDR:PORT",
-			 addr_port ? addr_port : "");
+		         addr_port ? addr_port : "");
 		return HTTPD_EINVAL;
 	}
 	errno = 0;
@@ -92,7 +92,7 @@ int httpd_route(httpd_t *h, const char *path, httpd_handler_fn fn, void *ctx)
 }
 
 static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, const char *ctype,
-				  const char *body, size_t len)
+                                  const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
@@ -109,14 +109,15 @@ static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	httpd_t *h = cls;
 	static const char *plain = "text/plain; charset=utf-8";
 	/* Bodies are not accepted: GET and HEAD only. */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return queue_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, plain, "method not allowed\n", 19);
+		return queue_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, plain, "method not allowed\n",
+		                  19);
 	for (int i = 0; i < h->nroutes; i++) {
 		httpd_reply_t r;
 		enum MHD_Result rc;
@@ -129,7 +130,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (r.status < 100 || r.status > 599)
 			r.status = 500;
 		rc = queue_text(c, (unsigned)r.status, r.content_type ? r.content_type : plain,
-				r.body.data ? r.body.data : "", r.body.len);
+		                r.body.data ? r.body.data : "", r.body.len);
 		base_buf_free(&r.body);
 		return rc;
 	}
@@ -164,16 +165,16 @@ int httpd_start(httpd_t *h, char *err, size_t errlen)
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
 		goto fail;
 	h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						 : ((struct sockaddr_in *)&ss)->sin_port);
+	                                         : ((struct sockaddr_in *)&ss)->sin_port);
 	freeaddrinfo(ai);
 	ai = NULL;
 	h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+	                        on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errlen, "http %s:%s: libmicrohttpd failed to start", h->host,
-			 h->port_str);
+		         h->port_str);
 		close(fd);
 		h->port = -1;
 		return HTTPD_ESYS;
@@ -190,7 +191,10 @@ fail:
 	return HTTPD_ESYS;
 }
 
-int httpd_port(const httpd_t *h) { return h ? h->port : -1; }
+int httpd_port(const httpd_t *h)
+{
+	return h ? h->port : -1;
+}
 
 void httpd_free(httpd_t *h)
 {

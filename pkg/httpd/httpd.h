@@ -22,10 +22,10 @@ typedef struct httpd httpd_t;
 
 #define HTTPD_EINVAL (-1) /* bad address or argument */
 #define HTTPD_ENOMEM (-2)
-#define HTTPD_ESYS (-3) /* socket/bind/listen or the daemon failed to start */
+#define HTTPD_ESYS   (-3) /* socket/bind/listen or the daemon failed to start */
 
 #define HTTPD_MAX_ROUTES 16
-#define HTTPD_MAX_BODY (4 << 20) /* a reply body is capped at 4 MiB */
+#define HTTPD_MAX_BODY   (4 << 20) /* a reply body is capped at 4 MiB */
 
 /* What a handler fills in. status defaults to 200, content_type to
  * "text/plain; charset=utf-8", body starts empty (capped at HTTPD_MAX_BODY;

@@ -734,8 +734,8 @@ static int validate(const kube_req_t *r)
 {
 	char err[128];
 	if (r->list) {
-		if (kubeapi_selectors_validate(r->list->label_selector, r->list->field_selector, err,
-					       sizeof(err)) != 0)
+		if (kubeapi_selectors_validate(r->list->label_selector, r->list->field_selector,
+		                               err, sizeof(err)) != 0)
 			return KUBE_EINVAL;
 	}
 	switch (r->verb) {

@@ -13,11 +13,11 @@
 
 #include <cjson/cJSON.h>
 
-#define KUBEAPI_EINVAL (-1)   /* malformed input (selector, patch, pointer) */
-#define KUBEAPI_ENOMEM (-2)   /* allocation failed */
-#define KUBEAPI_ETEST (-3)    /* a JSON patch "test" operation failed */
-#define KUBEAPI_ENOPATH (-4)  /* a JSON patch path does not exist */
-#define KUBEAPI_ETOOBIG (-5)  /* input beyond a fixed limit */
+#define KUBEAPI_EINVAL  (-1) /* malformed input (selector, patch, pointer) */
+#define KUBEAPI_ENOMEM  (-2) /* allocation failed */
+#define KUBEAPI_ETEST   (-3) /* a JSON patch "test" operation failed */
+#define KUBEAPI_ENOPATH (-4) /* a JSON patch path does not exist */
+#define KUBEAPI_ETOOBIG (-5) /* input beyond a fixed limit */
 
 /* A static sentence for a KUBEAPI_E* code. */
 const char *kubeapi_strerror(int err);
@@ -46,7 +46,7 @@ int kubeapi_fieldsel_parse(const char *text, kubeapi_selector_t **out, char *err
  * an empty object selects everything (as Kubernetes' LabelSelectorAsSelector).
  * Same contract as kubeapi_selector_parse. */
 int kubeapi_selector_from_json(const cJSON *label_selector, kubeapi_selector_t **out, char *err,
-			       size_t errlen);
+                               size_t errlen);
 
 /* True when the label map (a cJSON object of strings, NULL = no labels)
  * satisfies every requirement of a label selector. */
@@ -112,6 +112,6 @@ extern const kubeapi_smp_rule_t kubeapi_smp_builtin[];
  * *doc is untouched. `rules` NULL means kubeapi_smp_builtin. Returns 0,
  * KUBEAPI_EINVAL (bad directive, err says which) or KUBEAPI_ENOMEM. */
 int kubeapi_strategic_merge_patch(cJSON **doc, const cJSON *patch, const kubeapi_smp_rule_t *rules,
-				  char *err, size_t errlen);
+                                  char *err, size_t errlen);
 
 #endif

@@ -266,17 +266,21 @@ int kubeapi_json_patch(cJSON **doc, const cJSON *ops, char *err, size_t errlen)
 		const cJSON *jval = cJSON_GetObjectItemCaseSensitive(op, "value");
 		const char *name = cJSON_IsString(jop) ? jop->valuestring : "?";
 		if (!cJSON_IsString(jop) || !cJSON_IsString(jpath)) {
-			rc = jp_fail(err, errlen, idx, name, "needs string \"op\" and \"path\"", KUBEAPI_EINVAL);
+			rc = jp_fail(err, errlen, idx, name, "needs string \"op\" and \"path\"",
+			             KUBEAPI_EINVAL);
 			goto out;
 		}
 		const char *path = jpath->valuestring;
 		if (*path && *path != '/') {
-			rc = jp_fail(err, errlen, idx, name, "path must start with \"/\"", KUBEAPI_EINVAL);
+			rc = jp_fail(err, errlen, idx, name, "path must start with \"/\"",
+			             KUBEAPI_EINVAL);
 			goto out;
 		}
-		if (strcmp(name, "add") == 0 || strcmp(name, "replace") == 0 || strcmp(name, "test") == 0) {
+		if (strcmp(name, "add") == 0 || strcmp(name, "replace") == 0 ||
+		    strcmp(name, "test") == 0) {
 			if (!jval) {
-				rc = jp_fail(err, errlen, idx, name, "missing \"value\"", KUBEAPI_EINVAL);
+				rc = jp_fail(err, errlen, idx, name, "missing \"value\"",
+				             KUBEAPI_EINVAL);
 				goto out;
 			}
 		}
@@ -295,12 +299,14 @@ int kubeapi_json_patch(cJSON **doc, const cJSON *ops, char *err, size_t errlen)
 		} else if (strcmp(name, "remove") == 0 || strcmp(name, "replace") == 0) {
 			cJSON *old;
 			if (*path == '\0') {
-				rc = jp_fail(err, errlen, idx, name, "cannot remove the root", KUBEAPI_EINVAL);
+				rc = jp_fail(err, errlen, idx, name, "cannot remove the root",
+				             KUBEAPI_EINVAL);
 				goto out;
 			}
 			old = pointer_detach(work, path, &rc);
 			if (!old) {
-				rc = jp_fail(err, errlen, idx, name, "path does not exist", rc ? rc : KUBEAPI_ENOPATH);
+				rc = jp_fail(err, errlen, idx, name, "path does not exist",
+				             rc ? rc : KUBEAPI_ENOPATH);
 				goto out;
 			}
 			cJSON_Delete(old);
@@ -313,21 +319,24 @@ int kubeapi_json_patch(cJSON **doc, const cJSON *ops, char *err, size_t errlen)
 				rc = pointer_add(&work, path, v);
 				if (rc) {
 					cJSON_Delete(v);
-					rc = jp_fail(err, errlen, idx, name, "path does not exist", rc);
+					rc = jp_fail(err, errlen, idx, name, "path does not exist",
+					             rc);
 					goto out;
 				}
 			}
 		} else if (strcmp(name, "move") == 0 || strcmp(name, "copy") == 0) {
 			cJSON *v;
 			if (!cJSON_IsString(jfrom)) {
-				rc = jp_fail(err, errlen, idx, name, "missing \"from\"", KUBEAPI_EINVAL);
+				rc = jp_fail(err, errlen, idx, name, "missing \"from\"",
+				             KUBEAPI_EINVAL);
 				goto out;
 			}
 			if (name[0] == 'm') {
 				size_t fl = strlen(jfrom->valuestring);
 				if (strncmp(path, jfrom->valuestring, fl) == 0 && path[fl] == '/') {
-					rc = jp_fail(err, errlen, idx, name, "cannot move a value into itself",
-						     KUBEAPI_EINVAL);
+					rc = jp_fail(err, errlen, idx, name,
+					             "cannot move a value into itself",
+					             KUBEAPI_EINVAL);
 					goto out;
 				}
 				if (strcmp(path, jfrom->valuestring) == 0)
@@ -338,7 +347,8 @@ int kubeapi_json_patch(cJSON **doc, const cJSON *ops, char *err, size_t errlen)
 				v = src ? cJSON_Duplicate(src, 1) : NULL;
 			}
 			if (!v) {
-				rc = jp_fail(err, errlen, idx, name, "\"from\" does not exist", KUBEAPI_ENOPATH);
+				rc = jp_fail(err, errlen, idx, name, "\"from\" does not exist",
+				             KUBEAPI_ENOPATH);
 				goto out;
 			}
 			rc = pointer_add(&work, path, v);
@@ -350,7 +360,8 @@ int kubeapi_json_patch(cJSON **doc, const cJSON *ops, char *err, size_t errlen)
 		} else if (strcmp(name, "test") == 0) {
 			cJSON *cur = pointer_get(work, path);
 			if (!cur || !cJSON_Compare(cur, jval, 1)) {
-				rc = jp_fail(err, errlen, idx, name, "value differs", KUBEAPI_ETEST);
+				rc = jp_fail(err, errlen, idx, name, "value differs",
+				             KUBEAPI_ETEST);
 				goto out;
 			}
 		} else {
@@ -373,26 +384,26 @@ out:
 /* ---- strategic merge patch ----------------------------------------------- */
 
 const kubeapi_smp_rule_t kubeapi_smp_builtin[] = {
-	{"*", "containers", "name", false},
-	{"*", "initContainers", "name", false},
-	{"*", "ephemeralContainers", "name", false},
-	{"containers", "ports", "containerPort", false},
-	{"initContainers", "ports", "containerPort", false},
-	{"spec", "ports", "port", false}, /* Service */
-	{"*", "env", "name", false},
-	{"*", "volumeMounts", "mountPath", false},
-	{"*", "volumeDevices", "devicePath", false},
-	{"*", "volumes", "name", false},
-	{"*", "imagePullSecrets", "name", false},
-	{"*", "hostAliases", "ip", false},
-	{"*", "topologySpreadConstraints", "topologyKey", false},
-	{"*", "resourceClaims", "name", false},
-	{"*", "schedulingGates", "name", false},
-	{"*", "conditions", "type", false},
-	{"*", "ownerReferences", "uid", false},
-	{"metadata", "finalizers", NULL, true},
-	{"*", "containerStatuses", NULL, false},
-	{NULL, NULL, NULL, false},
+        {"*", "containers", "name", false},
+        {"*", "initContainers", "name", false},
+        {"*", "ephemeralContainers", "name", false},
+        {"containers", "ports", "containerPort", false},
+        {"initContainers", "ports", "containerPort", false},
+        {"spec", "ports", "port", false}, /* Service */
+        {"*", "env", "name", false},
+        {"*", "volumeMounts", "mountPath", false},
+        {"*", "volumeDevices", "devicePath", false},
+        {"*", "volumes", "name", false},
+        {"*", "imagePullSecrets", "name", false},
+        {"*", "hostAliases", "ip", false},
+        {"*", "topologySpreadConstraints", "topologyKey", false},
+        {"*", "resourceClaims", "name", false},
+        {"*", "schedulingGates", "name", false},
+        {"*", "conditions", "type", false},
+        {"*", "ownerReferences", "uid", false},
+        {"metadata", "finalizers", NULL, true},
+        {"*", "containerStatuses", NULL, false},
+        {NULL, NULL, NULL, false},
 };
 
 typedef struct {
@@ -401,7 +412,8 @@ typedef struct {
 	size_t errlen;
 } smp_ctx_t;
 
-static const kubeapi_smp_rule_t *find_rule(const smp_ctx_t *c, const char *parent, const char *field)
+static const kubeapi_smp_rule_t *find_rule(const smp_ctx_t *c, const char *parent,
+                                           const char *field)
 {
 	const kubeapi_smp_rule_t *wild = NULL;
 	for (const kubeapi_smp_rule_t *r = c->rules; r->field; r++) {
@@ -418,7 +430,8 @@ static const kubeapi_smp_rule_t *find_rule(const smp_ctx_t *c, const char *paren
 static int smp_fail(smp_ctx_t *c, const char *what, const char *name)
 {
 	if (c->err && c->errlen)
-		snprintf(c->err, c->errlen, "strategic merge patch: %s \"%s\"", what, name ? name : "");
+		snprintf(c->err, c->errlen, "strategic merge patch: %s \"%s\"", what,
+		         name ? name : "");
 	return KUBEAPI_EINVAL;
 }
 
@@ -451,7 +464,7 @@ static bool same_key(const cJSON *a, const cJSON *b, const char *key)
  * ones appended, {"$patch":"delete"} elements removed, {"$patch":"replace"}
  * replaces the whole list. */
 static int smp_keyed_list(smp_ctx_t *c, cJSON **doc, const cJSON *patch, const char *name,
-			  const char *key, int depth)
+                          const char *key, int depth)
 {
 	const cJSON *pe;
 	cJSON_ArrayForEach(pe, patch)
@@ -611,7 +624,8 @@ static int smp_map(smp_ctx_t *c, cJSON **doc, const cJSON *patch, const char *na
 					while (e) {
 						cJSON *next = e->next;
 						if (cJSON_Compare(e, v, 1))
-							cJSON_Delete(cJSON_DetachItemViaPointer(list, e));
+							cJSON_Delete(cJSON_DetachItemViaPointer(
+							        list, e));
 						e = next;
 					}
 				}
@@ -705,7 +719,7 @@ static int smp_map(smp_ctx_t *c, cJSON **doc, const cJSON *patch, const char *na
 }
 
 int kubeapi_strategic_merge_patch(cJSON **doc, const cJSON *patch, const kubeapi_smp_rule_t *rules,
-				  char *err, size_t errlen)
+                                  char *err, size_t errlen)
 {
 	smp_ctx_t c = {rules ? rules : kubeapi_smp_builtin, err, errlen};
 	cJSON *work;
@@ -713,7 +727,8 @@ int kubeapi_strategic_merge_patch(cJSON **doc, const cJSON *patch, const kubeapi
 
 	if (!cJSON_IsObject(patch)) {
 		if (err && errlen)
-			snprintf(err, errlen, "strategic merge patch: the patch is not a JSON object");
+			snprintf(err, errlen,
+			         "strategic merge patch: the patch is not a JSON object");
 		return KUBEAPI_EINVAL;
 	}
 	work = *doc ? cJSON_Duplicate(*doc, 1) : NULL;

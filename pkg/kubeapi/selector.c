@@ -8,9 +8,9 @@
 
 #include "kubeapi/kubeapi.h"
 
-#define SEL_MAX_REQS 64
+#define SEL_MAX_REQS   64
 #define SEL_MAX_VALUES 64
-#define SEL_MAX_TEXT 4096
+#define SEL_MAX_TEXT   4096
 
 typedef enum { OP_EQ, OP_NE, OP_IN, OP_NOTIN, OP_EXISTS, OP_NOTEXISTS, OP_GT, OP_LT } sel_op_t;
 
@@ -65,10 +65,16 @@ void kubeapi_selector_free(kubeapi_selector_t *s)
 	free(s);
 }
 
-bool kubeapi_selector_empty(const kubeapi_selector_t *s) { return !s || s->nreqs == 0; }
+bool kubeapi_selector_empty(const kubeapi_selector_t *s)
+{
+	return !s || s->nreqs == 0;
+}
 
 /* Characters allowed in label keys (prefix/name) and values. */
-static bool is_key_char(int c) { return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/'; }
+static bool is_key_char(int c)
+{
+	return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/';
+}
 
 static char *dup_n(const char *p, size_t n)
 {
@@ -169,7 +175,7 @@ static const char *scan_value(const char *p, bool field)
 }
 
 static int parse_common(const char *text, bool field, kubeapi_selector_t **out, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	kubeapi_selector_t *s;
 	const char *p;
@@ -177,7 +183,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 
 	*out = NULL;
 	if (text && strlen(text) > SEL_MAX_TEXT)
-		return fail(err, errlen, KUBEAPI_ETOOBIG, "selector longer than 4096 characters:", text);
+		return fail(err, errlen, KUBEAPI_ETOOBIG,
+		            "selector longer than 4096 characters:", text);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return KUBEAPI_ENOMEM;
@@ -187,7 +194,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 		sel_req_t *r;
 		const char *ks;
 		if (s->nreqs >= SEL_MAX_REQS) {
-			rc = fail(err, errlen, KUBEAPI_ETOOBIG, "more than 64 requirements in", text);
+			rc = fail(err, errlen, KUBEAPI_ETOOBIG, "more than 64 requirements in",
+			          text);
 			goto fail;
 		}
 		r = &s->reqs[s->nreqs];
@@ -219,7 +227,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 		} else if (*p == ',' || *p == '\0') {
 			if (field) {
 				rc = fail(err, errlen, KUBEAPI_EINVAL,
-					  "field selector needs an operator (=, ==, !=) for", r->key);
+				          "field selector needs an operator (=, ==, !=) for",
+				          r->key);
 				goto fail;
 			}
 			r->op = OP_EXISTS;
@@ -233,7 +242,7 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 			} else {
 				if (field) {
 					rc = fail(err, errlen, KUBEAPI_EINVAL,
-						  "unsupported field selector operator at", p);
+					          "unsupported field selector operator at", p);
 					goto fail;
 				}
 				r->op = *p == '>' ? OP_GT : OP_LT;
@@ -243,7 +252,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 			const char *vs = p;
 			p = scan_value(p, field);
 			if (!field && !valid_label_value(vs, (size_t)(p - vs))) {
-				rc = fail(err, errlen, KUBEAPI_EINVAL, "invalid label value at", vs);
+				rc = fail(err, errlen, KUBEAPI_EINVAL, "invalid label value at",
+				          vs);
 				goto fail;
 			}
 			if (r->op == OP_GT || r->op == OP_LT) {
@@ -251,7 +261,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 				char tmp[32];
 				size_t n = (size_t)(p - vs);
 				if (n == 0 || n >= sizeof(tmp)) {
-					rc = fail(err, errlen, KUBEAPI_EINVAL, "expected an integer at", vs);
+					rc = fail(err, errlen, KUBEAPI_EINVAL,
+					          "expected an integer at", vs);
 					goto fail;
 				}
 				memcpy(tmp, vs, n);
@@ -259,7 +270,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 				errno = 0;
 				(void)strtoll(tmp, &end, 10);
 				if (errno || *end) {
-					rc = fail(err, errlen, KUBEAPI_EINVAL, "expected an integer at", vs);
+					rc = fail(err, errlen, KUBEAPI_EINVAL,
+					          "expected an integer at", vs);
 					goto fail;
 				}
 			}
@@ -278,7 +290,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 				const char *vs = p;
 				p = scan_value(p, false);
 				if (!valid_label_value(vs, (size_t)(p - vs))) {
-					rc = fail(err, errlen, KUBEAPI_EINVAL, "invalid label value at", vs);
+					rc = fail(err, errlen, KUBEAPI_EINVAL,
+					          "invalid label value at", vs);
 					goto fail;
 				}
 				rc = add_value(r, vs, (size_t)(p - vs));
@@ -293,7 +306,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 					p++;
 					break;
 				}
-				rc = fail(err, errlen, KUBEAPI_EINVAL, "expected \",\" or \")\" at", p);
+				rc = fail(err, errlen, KUBEAPI_EINVAL, "expected \",\" or \")\" at",
+				          p);
 				goto fail;
 			}
 		} else {
@@ -304,7 +318,8 @@ static int parse_common(const char *text, bool field, kubeapi_selector_t **out, 
 		if (*p == ',') {
 			p = skip_ws(p + 1);
 			if (!*p) {
-				rc = fail(err, errlen, KUBEAPI_EINVAL, "trailing comma in selector", text);
+				rc = fail(err, errlen, KUBEAPI_EINVAL, "trailing comma in selector",
+				          text);
 				goto fail;
 			}
 		} else if (*p) {
@@ -351,7 +366,7 @@ int kubeapi_selector_from_json(const cJSON *ls, kubeapi_selector_t **out, char *
 	{
 		if (s->nreqs >= SEL_MAX_REQS || !cJSON_IsString(it)) {
 			rc = fail(err, errlen, KUBEAPI_EINVAL, "matchLabels: bad entry",
-				  it->string ? it->string : "");
+			          it->string ? it->string : "");
 			goto fail;
 		}
 		sel_req_t *r = &s->reqs[s->nreqs++];
@@ -369,7 +384,8 @@ int kubeapi_selector_from_json(const cJSON *ls, kubeapi_selector_t **out, char *
 		const cJSON *vals = cJSON_GetObjectItemCaseSensitive(it, "values");
 		const cJSON *v;
 		if (s->nreqs >= SEL_MAX_REQS || !cJSON_IsString(key) || !cJSON_IsString(op)) {
-			rc = fail(err, errlen, KUBEAPI_EINVAL, "matchExpressions: each entry needs key and operator", "");
+			rc = fail(err, errlen, KUBEAPI_EINVAL,
+			          "matchExpressions: each entry needs key and operator", "");
 			goto fail;
 		}
 		sel_req_t *r = &s->reqs[s->nreqs++];
@@ -388,14 +404,15 @@ int kubeapi_selector_from_json(const cJSON *ls, kubeapi_selector_t **out, char *
 			r->op = OP_NOTEXISTS;
 		else {
 			rc = fail(err, errlen, KUBEAPI_EINVAL, "matchExpressions: unknown operator",
-				  op->valuestring);
+			          op->valuestring);
 			goto fail;
 		}
 		cJSON_ArrayForEach(v, vals)
 		{
 			if (!cJSON_IsString(v)) {
-				rc = fail(err, errlen, KUBEAPI_EINVAL, "matchExpressions: a value is not a string for key",
-					  r->key);
+				rc = fail(err, errlen, KUBEAPI_EINVAL,
+				          "matchExpressions: a value is not a string for key",
+				          r->key);
 				goto fail;
 			}
 			rc = add_value(r, v->valuestring, strlen(v->valuestring));
@@ -403,12 +420,14 @@ int kubeapi_selector_from_json(const cJSON *ls, kubeapi_selector_t **out, char *
 				goto fail;
 		}
 		if ((r->op == OP_IN || r->op == OP_NOTIN) && r->nvalues == 0) {
-			rc = fail(err, errlen, KUBEAPI_EINVAL, "matchExpressions: In/NotIn needs values for key", r->key);
+			rc = fail(err, errlen, KUBEAPI_EINVAL,
+			          "matchExpressions: In/NotIn needs values for key", r->key);
 			goto fail;
 		}
 		if ((r->op == OP_EXISTS || r->op == OP_NOTEXISTS) && r->nvalues != 0) {
-			rc = fail(err, errlen, KUBEAPI_EINVAL, "matchExpressions: Exists/DoesNotExist takes no values for key",
-				  r->key);
+			rc = fail(err, errlen, KUBEAPI_EINVAL,
+			          "matchExpressions: Exists/DoesNotExist takes no values for key",
+			          r->key);
 			goto fail;
 		}
 	}
@@ -499,7 +518,8 @@ bool kubeapi_selector_matches(const kubeapi_selector_t *s, const cJSON *labels)
 	if (!s)
 		return true;
 	for (size_t i = 0; i < s->nreqs; i++) {
-		const cJSON *v = labels ? cJSON_GetObjectItemCaseSensitive(labels, s->reqs[i].key) : NULL;
+		const cJSON *v =
+		        labels ? cJSON_GetObjectItemCaseSensitive(labels, s->reqs[i].key) : NULL;
 		bool has = cJSON_IsString(v);
 		if (!req_matches(&s->reqs[i], has, has ? v->valuestring : ""))
 			return false;
@@ -564,8 +584,8 @@ char *kubeapi_selector_format(const kubeapi_selector_t *s, char *buf, size_t cap
 			break;
 		case OP_GT:
 		case OP_LT:
-			n = snprintf(buf + o, cap - o, "%s%s%c%s", sep, r->key, r->op == OP_GT ? '>' : '<',
-				     r->values[0]);
+			n = snprintf(buf + o, cap - o, "%s%s%c%s", sep, r->key,
+			             r->op == OP_GT ? '>' : '<', r->values[0]);
 			break;
 		case OP_EXISTS:
 			n = snprintf(buf + o, cap - o, "%s%s", sep, r->key);
@@ -576,10 +596,10 @@ char *kubeapi_selector_format(const kubeapi_selector_t *s, char *buf, size_t cap
 		case OP_IN:
 		case OP_NOTIN:
 			n = snprintf(buf + o, cap - o, "%s%s %s (", sep, r->key,
-				     r->op == OP_IN ? "in" : "notin");
+			             r->op == OP_IN ? "in" : "notin");
 			for (size_t j = 0; n >= 0 && o + (size_t)n < cap && j < r->nvalues; j++) {
-				int m = snprintf(buf + o + n, cap - o - (size_t)n, "%s%s", j ? "," : "",
-						 r->values[j]);
+				int m = snprintf(buf + o + n, cap - o - (size_t)n, "%s%s",
+				                 j ? "," : "", r->values[j]);
 				if (m < 0)
 					break;
 				n += m;

@@ -104,8 +104,8 @@ int mbap_link_read(int fd, uint8_t *buf, size_t cap, size_t *n, int64_t deadline
 	}
 }
 
-int mbap_link_exchange(int fd, const uint8_t *req, size_t qn, uint8_t *rep, size_t cap,
-		       size_t *rn, int64_t deadline_ns)
+int mbap_link_exchange(int fd, const uint8_t *req, size_t qn, uint8_t *rep, size_t cap, size_t *rn,
+                       int64_t deadline_ns)
 {
 	int rc;
 	if (req == NULL || rep == NULL || rn == NULL || qn < MBAP_HEADER_LEN + 1)

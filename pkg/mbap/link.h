@@ -20,8 +20,8 @@
  * Returns 0 with *rn = reply length, or MBAP_ETIMEDOUT, MBAP_EIO,
  * MBAP_EPROTO / MBAP_ELENGTH (garbage from the device), MBAP_ETID /
  * MBAP_EMISMATCH (an answer to something else), MBAP_EINVAL. */
-int mbap_link_exchange(int fd, const uint8_t *req, size_t qn, uint8_t *rep, size_t cap,
-		       size_t *rn, int64_t deadline_ns);
+int mbap_link_exchange(int fd, const uint8_t *req, size_t qn, uint8_t *rep, size_t cap, size_t *rn,
+                       int64_t deadline_ns);
 
 /* Reads one whole ADU from fd into buf before deadline_ns (no matching).
  * Returns 0 with *n, or the errors above. */

@@ -1,6 +1,9 @@
 #include "mbap/mbap.h"
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
 
 int mbap_header_decode(const uint8_t *buf, size_t n, mbap_header_t *h)
 {
@@ -46,12 +49,12 @@ int mbap_frame(const uint8_t *buf, size_t n)
 bool mbap_fc_forwardable(uint8_t fc)
 {
 	switch (fc) {
-	case 1:	 /* read coils */
-	case 2:	 /* read discrete inputs */
-	case 3:	 /* read holding registers */
-	case 4:	 /* read input registers */
-	case 5:	 /* write single coil */
-	case 6:	 /* write single register */
+	case 1:  /* read coils */
+	case 2:  /* read discrete inputs */
+	case 3:  /* read holding registers */
+	case 4:  /* read input registers */
+	case 5:  /* write single coil */
+	case 6:  /* write single register */
 	case 15: /* write multiple coils */
 	case 16: /* write multiple registers */
 	case 20: /* read file record */
@@ -90,7 +93,7 @@ static void check_pdu(const uint8_t *p, size_t n, mbap_verdict_t *v)
 		qty = be16(p + 3);
 		if (qty < 1 || qty > 2000)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "bit quantity out of 1..2000");
+			               "bit quantity out of 1..2000");
 		break;
 	case 3:
 	case 4:
@@ -99,14 +102,14 @@ static void check_pdu(const uint8_t *p, size_t n, mbap_verdict_t *v)
 		qty = be16(p + 3);
 		if (qty < 1 || qty > 125)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "register quantity out of 1..125");
+			               "register quantity out of 1..125");
 		break;
 	case 5:
 		if (n != 5)
 			return verdict(v, MBAP_MALFORMED, 0, "write coil PDU is not 5 bytes");
 		if (be16(p + 3) != 0x0000 && be16(p + 3) != 0xFF00)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "coil value is not 0x0000 or 0xFF00");
+			               "coil value is not 0x0000 or 0xFF00");
 		break;
 	case 6:
 		if (n != 5)
@@ -115,29 +118,29 @@ static void check_pdu(const uint8_t *p, size_t n, mbap_verdict_t *v)
 	case 15:
 		if (n < 6 || n != (size_t)6 + p[5])
 			return verdict(v, MBAP_MALFORMED, 0,
-				       "write coils PDU length does not match its byte count");
+			               "write coils PDU length does not match its byte count");
 		qty = be16(p + 3);
 		if (qty < 1 || qty > 1968 || p[5] != (qty + 7) / 8)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "coil quantity out of 1..1968 or byte count wrong");
+			               "coil quantity out of 1..1968 or byte count wrong");
 		break;
 	case 16:
 		if (n < 6 || n != (size_t)6 + p[5])
 			return verdict(v, MBAP_MALFORMED, 0,
-				       "write registers PDU length does not match its byte count");
+			               "write registers PDU length does not match its byte count");
 		qty = be16(p + 3);
 		if (qty < 1 || qty > 123 || p[5] != qty * 2)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "register quantity out of 1..123 or byte count wrong");
+			               "register quantity out of 1..123 or byte count wrong");
 		break;
 	case 20:
 	case 21:
 		if (n < 2 || n != (size_t)2 + p[1])
 			return verdict(v, MBAP_MALFORMED, 0,
-				       "file record PDU length does not match its byte count");
+			               "file record PDU length does not match its byte count");
 		if (p[0] == 20 ? (p[1] < 0x07 || p[1] > 0xF5) : (p[1] < 0x09 || p[1] > 0xFB))
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "file record byte count out of range");
+			               "file record byte count out of range");
 		break;
 	case 22:
 		if (n != 7)
@@ -145,13 +148,14 @@ static void check_pdu(const uint8_t *p, size_t n, mbap_verdict_t *v)
 		break;
 	case 23:
 		if (n < 10 || n != (size_t)10 + p[9])
-			return verdict(v, MBAP_MALFORMED, 0,
-				       "read/write registers PDU length does not match its byte count");
+			return verdict(
+			        v, MBAP_MALFORMED, 0,
+			        "read/write registers PDU length does not match its byte count");
 		qty = be16(p + 3);
 		wqty = be16(p + 7);
 		if (qty < 1 || qty > 125 || wqty < 1 || wqty > 121 || p[9] != wqty * 2)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_VALUE,
-				       "read/write quantities out of range or byte count wrong");
+			               "read/write quantities out of range or byte count wrong");
 		break;
 	case 24:
 		if (n != 3)
@@ -159,22 +163,24 @@ static void check_pdu(const uint8_t *p, size_t n, mbap_verdict_t *v)
 		break;
 	case 43:
 		if (n < 2)
-			return verdict(v, MBAP_MALFORMED, 0, "encapsulated interface PDU too short");
+			return verdict(v, MBAP_MALFORMED, 0,
+			               "encapsulated interface PDU too short");
 		if (p[1] != 14)
 			return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_FUNCTION,
-				       "only MEI type 14 (device identification) is forwarded");
+			               "only MEI type 14 (device identification) is forwarded");
 		if (n != 4)
-			return verdict(v, MBAP_MALFORMED, 0, "read device identification PDU is not 4 bytes");
+			return verdict(v, MBAP_MALFORMED, 0,
+			               "read device identification PDU is not 4 bytes");
 		break;
 	default:
 		return verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_FUNCTION,
-			       "function code not forwarded");
+		               "function code not forwarded");
 	}
 	verdict(v, MBAP_FORWARD, 0, "ok");
 }
 
 int mbap_validate_request(const uint8_t *adu, size_t n, const mbap_unit_policy_t *pol,
-			  mbap_verdict_t *v)
+                          mbap_verdict_t *v)
 {
 	mbap_header_t h;
 
@@ -194,16 +200,18 @@ int mbap_validate_request(const uint8_t *adu, size_t n, const mbap_unit_policy_t
 	}
 	if (!pol->any_unit && h.unit != pol->unit &&
 	    !(pol->accept_0_255 && (h.unit == 0 || h.unit == 255))) {
-		verdict(v, MBAP_EXCEPTION, MBAP_EXC_GW_TARGET, "unit id not served by this gateway");
+		verdict(v, MBAP_EXCEPTION, MBAP_EXC_GW_TARGET,
+		        "unit id not served by this gateway");
 		return 0;
 	}
 	if (adu[7] & 0x80) {
 		verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_FUNCTION,
-			"function code has the exception bit set");
+		        "function code has the exception bit set");
 		return 0;
 	}
 	if (!mbap_fc_forwardable(adu[7])) {
-		verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_FUNCTION, "function code not forwarded");
+		verdict(v, MBAP_EXCEPTION, MBAP_EXC_ILLEGAL_FUNCTION,
+		        "function code not forwarded");
 		return 0;
 	}
 	check_pdu(adu + 7, n - 7, v);
@@ -226,7 +234,10 @@ int mbap_build_exception(const uint8_t *adu, size_t n, uint8_t code, uint8_t *ou
 	return 9;
 }
 
-uint16_t mbap_get_tid(const uint8_t *adu) { return be16(adu); }
+uint16_t mbap_get_tid(const uint8_t *adu)
+{
+	return be16(adu);
+}
 
 void mbap_set_tid(uint8_t *adu, uint16_t tid)
 {

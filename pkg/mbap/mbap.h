@@ -22,34 +22,34 @@
 #include <stdint.h>
 
 #define MBAP_HEADER_LEN 7
-#define MBAP_MIN_LENGTH 2   /* length field: unit id + function code */
-#define MBAP_MAX_LENGTH 254 /* length field: unit id + 253-byte PDU */
-#define MBAP_MAX_ADU (6 + MBAP_MAX_LENGTH) /* 260 */
-#define MBAP_MAX_PDU (MBAP_MAX_LENGTH - 1) /* 253 */
+#define MBAP_MIN_LENGTH 2                     /* length field: unit id + function code */
+#define MBAP_MAX_LENGTH 254                   /* length field: unit id + 253-byte PDU */
+#define MBAP_MAX_ADU    (6 + MBAP_MAX_LENGTH) /* 260 */
+#define MBAP_MAX_PDU    (MBAP_MAX_LENGTH - 1) /* 253 */
 
-#define MBAP_EPROTO (-1)  /* protocol id is not 0 */
-#define MBAP_ELENGTH (-2) /* length field outside 2..254 */
-#define MBAP_ESHORT (-3)  /* PDU length does not fit the function code */
-#define MBAP_EINVAL (-4)  /* bad argument */
-#define MBAP_ETID (-5)	  /* reply's transaction id is not the request's */
+#define MBAP_EPROTO    (-1) /* protocol id is not 0 */
+#define MBAP_ELENGTH   (-2) /* length field outside 2..254 */
+#define MBAP_ESHORT    (-3) /* PDU length does not fit the function code */
+#define MBAP_EINVAL    (-4) /* bad argument */
+#define MBAP_ETID      (-5) /* reply's transaction id is not the request's */
 #define MBAP_EMISMATCH (-6) /* reply's unit id or function code does not match */
 #define MBAP_ETIMEDOUT (-7) /* link: no whole reply before the deadline */
-#define MBAP_EIO (-8)	    /* link: read/write failed or the peer closed */
+#define MBAP_EIO       (-8) /* link: read/write failed or the peer closed */
 
 /* Modbus exception codes a gateway uses. */
 #define MBAP_EXC_ILLEGAL_FUNCTION 0x01
-#define MBAP_EXC_ILLEGAL_ADDRESS 0x02
-#define MBAP_EXC_ILLEGAL_VALUE 0x03
-#define MBAP_EXC_DEVICE_FAILURE 0x04
-#define MBAP_EXC_BUSY 0x06
-#define MBAP_EXC_GW_PATH 0x0A   /* gateway path unavailable */
-#define MBAP_EXC_GW_TARGET 0x0B /* gateway target device failed to respond */
+#define MBAP_EXC_ILLEGAL_ADDRESS  0x02
+#define MBAP_EXC_ILLEGAL_VALUE    0x03
+#define MBAP_EXC_DEVICE_FAILURE   0x04
+#define MBAP_EXC_BUSY             0x06
+#define MBAP_EXC_GW_PATH          0x0A /* gateway path unavailable */
+#define MBAP_EXC_GW_TARGET        0x0B /* gateway target device failed to respond */
 
 typedef struct {
-	uint16_t tid;	 /* transaction id */
-	uint16_t pid;	 /* protocol id (0 for Modbus) */
+	uint16_t tid;    /* transaction id */
+	uint16_t pid;    /* protocol id (0 for Modbus) */
 	uint16_t length; /* bytes after the length field: unit id + PDU */
-	uint8_t unit;	 /* unit id */
+	uint8_t unit;    /* unit id */
 } mbap_header_t;
 
 /* Decodes the header of buf[0..n). Returns 0, or MBAP_ESHORT when n < 7.
@@ -69,16 +69,16 @@ int mbap_frame(const uint8_t *buf, size_t n);
 
 /* Which unit ids a request may carry. */
 typedef struct {
-	bool any_unit;	   /* accept every unit id 0..255 */
-	uint8_t unit;	   /* otherwise: the one accepted unit id ... */
+	bool any_unit;     /* accept every unit id 0..255 */
+	uint8_t unit;      /* otherwise: the one accepted unit id ... */
 	bool accept_0_255; /* ... plus 0 and 255, which TCP devices treat as "this device" */
 } mbap_unit_policy_t;
 
 /* What to do with a framed request. */
 typedef enum {
 	MBAP_FORWARD = 0, /* valid: forward it */
-	MBAP_EXCEPTION,	  /* well formed but not served: answer with verdict.exception */
-	MBAP_MALFORMED,	  /* the PDU is not what its function code says: close the client */
+	MBAP_EXCEPTION,   /* well formed but not served: answer with verdict.exception */
+	MBAP_MALFORMED,   /* the PDU is not what its function code says: close the client */
 } mbap_action_t;
 
 typedef struct {
@@ -97,7 +97,7 @@ typedef struct {
  * MALFORMED), and quantity bounds (out of range: exception 0x03).
  * Returns 0 and fills *v; MBAP_EINVAL for NULL arguments. */
 int mbap_validate_request(const uint8_t *adu, size_t n, const mbap_unit_policy_t *pol,
-			  mbap_verdict_t *v);
+                          mbap_verdict_t *v);
 
 /* True when function code fc may be forwarded (see mbap_validate_request). */
 bool mbap_fc_forwardable(uint8_t fc);

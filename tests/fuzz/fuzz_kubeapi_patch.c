@@ -8,10 +8,10 @@
 #include "kubeapi/kubeapi.h"
 
 static const char DOC[] =
-	"{\"metadata\":{\"name\":\"w\",\"labels\":{\"a\":\"1\"},\"finalizers\":[\"x\"]},"
-	"\"spec\":{\"replicas\":2,\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\","
-	"\"env\":[{\"name\":\"A\",\"value\":\"1\"}],\"ports\":[{\"containerPort\":80}]}]}}},"
-	"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}";
+        "{\"metadata\":{\"name\":\"w\",\"labels\":{\"a\":\"1\"},\"finalizers\":[\"x\"]},"
+        "\"spec\":{\"replicas\":2,\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\","
+        "\"env\":[{\"name\":\"A\",\"value\":\"1\"}],\"ports\":[{\"containerPort\":80}]}]}}},"
+        "\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

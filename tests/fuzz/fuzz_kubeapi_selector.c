@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kubeapi_selector_t *s2 = NULL;
 		bool m = kubeapi_selector_matches(s, labels);
 		kubeapi_selector_format(s, buf, sizeof(buf));
-		if (strlen(buf) < sizeof(buf) - 1 && kubeapi_selector_parse(buf, &s2, NULL, 0) == 0 &&
+		if (strlen(buf) < sizeof(buf) - 1 &&
+		    kubeapi_selector_parse(buf, &s2, NULL, 0) == 0 &&
 		    kubeapi_selector_matches(s2, labels) != m)
 			abort();
 		kubeapi_selector_free(s2);

@@ -641,8 +641,8 @@ static void handle_list(kube_fakeapi_t *f, struct MHD_Connection *c, const fpath
 		if (fname && strcmp(ob->name, fname) != 0)
 			continue;
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(ob->obj, "metadata");
-		if (!kubeapi_selector_matches(sel, md ? cJSON_GetObjectItemCaseSensitive(md, "labels")
-		                                 : NULL))
+		if (!kubeapi_selector_matches(
+		            sel, md ? cJSON_GetObjectItemCaseSensitive(md, "labels") : NULL))
 			continue;
 		if (limit > 0 && n == limit) {
 			char tok[64];

@@ -260,11 +260,26 @@ void pool_mbsrv_stop(pool_mbsrv_t *s)
 	free(s);
 }
 
-const char *pool_mbsrv_host(const pool_mbsrv_t *s) { return s->host; }
-int pool_mbsrv_port(const pool_mbsrv_t *s) { return s->port; }
-void pool_mbsrv_set_stall(pool_mbsrv_t *s, bool on) { atomic_store(&s->stall, on ? 1 : 0); }
-void pool_mbsrv_set_exception(pool_mbsrv_t *s, int code) { atomic_store(&s->exception, code); }
-void pool_mbsrv_set_delay_ms(pool_mbsrv_t *s, int ms) { atomic_store(&s->delay_ms, ms); }
+const char *pool_mbsrv_host(const pool_mbsrv_t *s)
+{
+	return s->host;
+}
+int pool_mbsrv_port(const pool_mbsrv_t *s)
+{
+	return s->port;
+}
+void pool_mbsrv_set_stall(pool_mbsrv_t *s, bool on)
+{
+	atomic_store(&s->stall, on ? 1 : 0);
+}
+void pool_mbsrv_set_exception(pool_mbsrv_t *s, int code)
+{
+	atomic_store(&s->exception, code);
+}
+void pool_mbsrv_set_delay_ms(pool_mbsrv_t *s, int ms)
+{
+	atomic_store(&s->delay_ms, ms);
+}
 uint64_t pool_mbsrv_requests(const pool_mbsrv_t *s)
 {
 	return atomic_load(&((pool_mbsrv_t *)s)->requests);
@@ -273,7 +288,10 @@ uint64_t pool_mbsrv_accepts(const pool_mbsrv_t *s)
 {
 	return atomic_load(&((pool_mbsrv_t *)s)->accepts);
 }
-int pool_mbsrv_clients(const pool_mbsrv_t *s) { return atomic_load(&((pool_mbsrv_t *)s)->nclients); }
+int pool_mbsrv_clients(const pool_mbsrv_t *s)
+{
+	return atomic_load(&((pool_mbsrv_t *)s)->nclients);
+}
 
 int pool_mbsrv_set_refuse(pool_mbsrv_t *s, bool on)
 {

@@ -41,6 +41,6 @@ void pool_mbsrv_set_delay_ms(pool_mbsrv_t *s, int ms);
 
 uint64_t pool_mbsrv_requests(const pool_mbsrv_t *s); /* requests received */
 uint64_t pool_mbsrv_accepts(const pool_mbsrv_t *s);  /* connections accepted */
-int pool_mbsrv_clients(const pool_mbsrv_t *s);	      /* connections open now */
+int pool_mbsrv_clients(const pool_mbsrv_t *s);       /* connections open now */
 
 #endif

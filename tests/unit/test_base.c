@@ -257,9 +257,10 @@ static void test_opt_defaults_env_seen(void **state)
 }
 
 static const base_opt_t nodef_opts[] = {
-	{"dev", BASE_OPT_HOSTPORT, offsetof(cfg_t, addr), 32, 0, 0, NULL, NULL, NULL, "no default"},
-	{"cnt", BASE_OPT_INT, offsetof(cfg_t, n), sizeof(long long), 0, 0, NULL, NULL, NULL, "none"},
-	BASE_OPT_END,
+        {"dev", BASE_OPT_HOSTPORT, offsetof(cfg_t, addr), 32, 0, 0, NULL, NULL, NULL, "no default"},
+        {"cnt", BASE_OPT_INT, offsetof(cfg_t, n), sizeof(long long), 0, 0, NULL, NULL, NULL,
+         "none"},
+        BASE_OPT_END,
 };
 
 static void test_opt_no_default_is_zeroed(void **state)
@@ -301,7 +302,8 @@ int main(void)
 	        cmocka_unit_test(test_buf_overflow_size),
 	        cmocka_unit_test(test_opt_argv_table),
 	        cmocka_unit_test(test_opt_defaults_env_seen),
-	        cmocka_unit_test(test_opt_help), cmocka_unit_test(test_opt_no_default_is_zeroed),
+	        cmocka_unit_test(test_opt_help),
+	        cmocka_unit_test(test_opt_no_default_is_zeroed),
 	};
 	return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -70,7 +70,7 @@ static void test_routes(void **state)
 	http_raw(httpd_port(h), "GET /other HTTP/1.0\r\n\r\n", buf, sizeof(buf));
 	assert_non_null(strstr(buf, " 404"));
 	http_raw(httpd_port(h), "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n", buf,
-		 sizeof(buf));
+	         sizeof(buf));
 	assert_non_null(strstr(buf, " 405"));
 	assert_int_equal(calls, 2);
 	httpd_free(h);
@@ -99,8 +99,8 @@ static void test_bad_addresses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_bad_addresses),
+	        cmocka_unit_test(test_routes),
+	        cmocka_unit_test(test_bad_addresses),
 	};
 	return cmocka_run_group_tests_name("httpd", tests, NULL, NULL);
 }

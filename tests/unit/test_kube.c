@@ -329,13 +329,13 @@ static void test_selectors(void **state)
 	}
 	char err[128];
 	assert_int_equal(kubeapi_selectors_validate(NULL, "metadata.name=x,status.phase!=Running",
-						    err, sizeof(err)),
-			 0);
+	                                            err, sizeof(err)),
+	                 0);
 	assert_int_equal(kubeapi_selectors_validate(NULL, "metadata.name", err, sizeof(err)),
-			 KUBEAPI_EINVAL);
+	                 KUBEAPI_EINVAL);
 	assert_int_equal(kubeapi_selectors_validate(NULL, "=x", err, sizeof(err)), KUBEAPI_EINVAL);
 	assert_int_equal(kubeapi_selectors_validate("app in (a", NULL, err, sizeof(err)),
-			 KUBEAPI_EINVAL);
+	                 KUBEAPI_EINVAL);
 }
 
 /* ---- Status ---- */

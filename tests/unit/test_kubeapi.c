@@ -11,45 +11,46 @@
 
 #include "kubeapi/kubeapi.h"
 
-static const char *LABELS = "{\"app\":\"worker\",\"tier\":\"gold\",\"replicas\":\"5\",\"empty\":\"\"}";
+static const char *LABELS =
+        "{\"app\":\"worker\",\"tier\":\"gold\",\"replicas\":\"5\",\"empty\":\"\"}";
 
 static const struct {
 	const char *sel;
-	int rc;	    /* parse result */
-	int match;  /* against LABELS */
+	int rc;    /* parse result */
+	int match; /* against LABELS */
 } label_cases[] = {
-	{"", 0, 1},
-	{"app=worker", 0, 1},
-	{"app==worker", 0, 1},
-	{"app=other", 0, 0},
-	{"app!=other", 0, 1},
-	{"missing!=x", 0, 1},
-	{"app!=worker", 0, 0},
-	{"tier in (gold,silver)", 0, 1},
-	{"tier in (silver)", 0, 0},
-	{"tier notin (silver, bronze)", 0, 1},
-	{"tier notin (gold)", 0, 0},
-	{"missing notin (gold)", 0, 1},
-	{"missing in (gold)", 0, 0},
-	{"app", 0, 1},
-	{"!app", 0, 0},
-	{"!missing", 0, 1},
-	{"missing", 0, 0},
-	{"app=worker,tier=gold", 0, 1},
-	{"app=worker, tier=bronze", 0, 0},
-	{"app=worker,!missing,tier in (gold)", 0, 1},
-	{"replicas>4", 0, 1},
-	{"replicas<4", 0, 0},
-	{"empty=", 0, 1},
-	{"example.com/role=db", 0, 0},
-	{"app=", 0, 0},
-	{"app=worker,", KUBEAPI_EINVAL, 0},
-	{"=x", KUBEAPI_EINVAL, 0},
-	{"tier in gold", KUBEAPI_EINVAL, 0},
-	{"tier in (gold", KUBEAPI_EINVAL, 0},
-	{"app=-bad", KUBEAPI_EINVAL, 0},
-	{"replicas>x", KUBEAPI_EINVAL, 0},
-	{"app=worker tier=gold", KUBEAPI_EINVAL, 0},
+        {"", 0, 1},
+        {"app=worker", 0, 1},
+        {"app==worker", 0, 1},
+        {"app=other", 0, 0},
+        {"app!=other", 0, 1},
+        {"missing!=x", 0, 1},
+        {"app!=worker", 0, 0},
+        {"tier in (gold,silver)", 0, 1},
+        {"tier in (silver)", 0, 0},
+        {"tier notin (silver, bronze)", 0, 1},
+        {"tier notin (gold)", 0, 0},
+        {"missing notin (gold)", 0, 1},
+        {"missing in (gold)", 0, 0},
+        {"app", 0, 1},
+        {"!app", 0, 0},
+        {"!missing", 0, 1},
+        {"missing", 0, 0},
+        {"app=worker,tier=gold", 0, 1},
+        {"app=worker, tier=bronze", 0, 0},
+        {"app=worker,!missing,tier in (gold)", 0, 1},
+        {"replicas>4", 0, 1},
+        {"replicas<4", 0, 0},
+        {"empty=", 0, 1},
+        {"example.com/role=db", 0, 0},
+        {"app=", 0, 0},
+        {"app=worker,", KUBEAPI_EINVAL, 0},
+        {"=x", KUBEAPI_EINVAL, 0},
+        {"tier in gold", KUBEAPI_EINVAL, 0},
+        {"tier in (gold", KUBEAPI_EINVAL, 0},
+        {"app=-bad", KUBEAPI_EINVAL, 0},
+        {"replicas>x", KUBEAPI_EINVAL, 0},
+        {"app=worker tier=gold", KUBEAPI_EINVAL, 0},
 };
 
 static void test_label_selectors(void **state)
@@ -61,8 +62,8 @@ static void test_label_selectors(void **state)
 		char err[256] = "";
 		int rc = kubeapi_selector_parse(label_cases[i].sel, &s, err, sizeof(err));
 		if (rc != label_cases[i].rc)
-			fail_msg("selector %zu \"%s\": rc %d want %d (%s)", i, label_cases[i].sel, rc,
-				 label_cases[i].rc, err);
+			fail_msg("selector %zu \"%s\": rc %d want %d (%s)", i, label_cases[i].sel,
+			         rc, label_cases[i].rc, err);
 		if (rc == 0) {
 			bool m = kubeapi_selector_matches(s, labels);
 			if (m != (label_cases[i].match != 0))
@@ -98,17 +99,25 @@ static void test_selector_from_json(void **state)
 		int rc;
 		int match;
 	} cases[] = {
-		{"{\"matchLabels\":{\"app\":\"worker\"}}", 0, 1},
-		{"{\"matchLabels\":{\"app\":\"x\"}}", 0, 0},
-		{"{}", 0, 1},
-		{"{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"gold\"]}]}", 0, 1},
-		{"{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\",\"values\":[\"gold\"]}]}", 0, 0},
-		{"{\"matchExpressions\":[{\"key\":\"x\",\"operator\":\"DoesNotExist\"}]}", 0, 1},
-		{"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Exists\"}]}", 0, 1},
-		{"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Near\"}]}", KUBEAPI_EINVAL, 0},
-		{"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"In\"}]}", KUBEAPI_EINVAL, 0},
-		{"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Exists\",\"values\":[\"a\"]}]}", KUBEAPI_EINVAL, 0},
-		{"[1]", KUBEAPI_EINVAL, 0},
+	        {"{\"matchLabels\":{\"app\":\"worker\"}}", 0, 1},
+	        {"{\"matchLabels\":{\"app\":\"x\"}}", 0, 0},
+	        {"{}", 0, 1},
+	        {"{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":["
+	         "\"gold\"]}]}",
+	         0, 1},
+	        {"{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\",\"values\":["
+	         "\"gold\"]}]}",
+	         0, 0},
+	        {"{\"matchExpressions\":[{\"key\":\"x\",\"operator\":\"DoesNotExist\"}]}", 0, 1},
+	        {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Exists\"}]}", 0, 1},
+	        {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Near\"}]}", KUBEAPI_EINVAL,
+	         0},
+	        {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"In\"}]}", KUBEAPI_EINVAL,
+	         0},
+	        {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Exists\",\"values\":["
+	         "\"a\"]}]}",
+	         KUBEAPI_EINVAL, 0},
+	        {"[1]", KUBEAPI_EINVAL, 0},
 	};
 	cJSON *labels = cJSON_Parse(LABELS);
 	(void)state;
@@ -134,19 +143,19 @@ static void test_field_selectors(void **state)
 		int rc;
 		int match;
 	} cases[] = {
-		{"metadata.name=p1", 0, 1},
-		{"metadata.name==p1", 0, 1},
-		{"metadata.name!=p1", 0, 0},
-		{"metadata.namespace=demo,status.phase=Running", 0, 1},
-		{"status.phase=Pending", 0, 0},
-		{"spec.nodeName=", 0, 1},
-		{"spec.replicas=3", 0, 1},
-		{"involvedObject.name=x", 0, 0},
-		{"metadata.name", KUBEAPI_EINVAL, 0},
-		{"metadata.name in (a)", KUBEAPI_EINVAL, 0},
+	        {"metadata.name=p1", 0, 1},
+	        {"metadata.name==p1", 0, 1},
+	        {"metadata.name!=p1", 0, 0},
+	        {"metadata.namespace=demo,status.phase=Running", 0, 1},
+	        {"status.phase=Pending", 0, 0},
+	        {"spec.nodeName=", 0, 1},
+	        {"spec.replicas=3", 0, 1},
+	        {"involvedObject.name=x", 0, 0},
+	        {"metadata.name", KUBEAPI_EINVAL, 0},
+	        {"metadata.name in (a)", KUBEAPI_EINVAL, 0},
 	};
 	cJSON *obj = cJSON_Parse("{\"metadata\":{\"name\":\"p1\",\"namespace\":\"demo\"},"
-				 "\"spec\":{\"replicas\":3},\"status\":{\"phase\":\"Running\"}}");
+	                         "\"spec\":{\"replicas\":3},\"status\":{\"phase\":\"Running\"}}");
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		kubeapi_selector_t *s = NULL;
@@ -192,7 +201,8 @@ static void check_cases(const pcase_t *cases, size_t n, int kind)
 			assert_non_null(want);
 			if (rc != 0 || !cJSON_Compare(doc, want, 1)) {
 				char *got = cJSON_PrintUnformatted(doc);
-				fail_msg("case %zu: rc %d (%s) got %s want %s", i, rc, err, got, cases[i].want);
+				fail_msg("case %zu: rc %d (%s) got %s want %s", i, rc, err, got,
+				         cases[i].want);
 			}
 			cJSON_Delete(want);
 		}
@@ -206,21 +216,22 @@ static void test_merge_patch(void **state)
 {
 	/* The examples of RFC 7386, appendix A, plus nesting. */
 	static const pcase_t cases[] = {
-		{"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
-		{"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
-		{"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
-		{"{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}"},
-		{"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
-		{"{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}"},
-		{"{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}", "{\"a\":{\"b\":\"d\"}}"},
-		{"{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}"},
-		{"[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]"},
-		{"{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]"},
-		{"{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}"},
-		{"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
-		{"{}", "{\"a\":{\"bb\":{\"ccc\":null}}}", "{\"a\":{\"bb\":{}}}"},
-		{"{\"spec\":{\"replicas\":3,\"x\":1}}", "{\"spec\":{\"replicas\":0}}",
-		 "{\"spec\":{\"replicas\":0,\"x\":1}}"},
+	        {"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+	        {"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
+	        {"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
+	        {"{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}"},
+	        {"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+	        {"{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}"},
+	        {"{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}",
+	         "{\"a\":{\"b\":\"d\"}}"},
+	        {"{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}"},
+	        {"[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]"},
+	        {"{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]"},
+	        {"{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}"},
+	        {"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
+	        {"{}", "{\"a\":{\"bb\":{\"ccc\":null}}}", "{\"a\":{\"bb\":{}}}"},
+	        {"{\"spec\":{\"replicas\":3,\"x\":1}}", "{\"spec\":{\"replicas\":0}}",
+	         "{\"spec\":{\"replicas\":0,\"x\":1}}"},
 	};
 	(void)state;
 	check_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
@@ -230,46 +241,57 @@ static void test_json_patch(void **state)
 {
 	/* Mostly from RFC 6902 appendix A. */
 	static const pcase_t cases[] = {
-		{"{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\"}]",
-		 "{\"foo\":\"bar\",\"baz\":\"qux\"}"},
-		{"{\"foo\":[\"bar\",\"baz\"]}", "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
-		 "{\"foo\":[\"bar\",\"qux\",\"baz\"]}"},
-		{"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":2}]", "{\"foo\":[1,2]}"},
-		{"{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/baz\"}]",
-		 "{\"foo\":\"bar\"}"},
-		{"{\"foo\":[\"bar\",\"qux\",\"baz\"]}", "[{\"op\":\"remove\",\"path\":\"/foo/1\"}]",
-		 "{\"foo\":[\"bar\",\"baz\"]}"},
-		{"{\"baz\":\"qux\",\"foo\":\"bar\"}",
-		 "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]",
-		 "{\"baz\":\"boo\",\"foo\":\"bar\"}"},
-		{"{\"foo\":{\"bar\":\"baz\",\"waldo\":\"fred\"},\"qux\":{\"corge\":\"grault\"}}",
-		 "[{\"op\":\"move\",\"from\":\"/foo/waldo\",\"path\":\"/qux/thud\"}]",
-		 "{\"foo\":{\"bar\":\"baz\"},\"qux\":{\"corge\":\"grault\",\"thud\":\"fred\"}}"},
-		{"{\"foo\":[\"all\",\"grass\",\"cows\",\"eat\"]}",
-		 "[{\"op\":\"move\",\"from\":\"/foo/1\",\"path\":\"/foo/3\"}]",
-		 "{\"foo\":[\"all\",\"cows\",\"eat\",\"grass\"]}"},
-		{"{\"a\":{\"b\":1}}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/c\"}]",
-		 "{\"a\":{\"b\":1},\"c\":{\"b\":1}}"},
-		{"{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}",
-		 "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"qux\"},{\"op\":\"test\",\"path\":\"/foo/1\",\"value\":2}]",
-		 "{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}"},
-		{"{\"/\":1,\"~\":2}", "[{\"op\":\"replace\",\"path\":\"/~1\",\"value\":3},{\"op\":\"remove\",\"path\":\"/~0\"}]",
-		 "{\"/\":3}"},
-		{"{\"a\":1}", "[{\"op\":\"add\",\"path\":\"\",\"value\":[1]}]", "[1]"},
-		{"{\"metadata\":{\"labels\":{\"a\":\"b\"}}}",
-		 "[{\"op\":\"add\",\"path\":\"/metadata/labels/c\",\"value\":\"d\"},{\"op\":\"remove\",\"path\":\"/metadata/labels/a\"}]",
-		 "{\"metadata\":{\"labels\":{\"c\":\"d\"}}}"},
-		/* Errors, each leaving the document untouched. */
-		{"{\"baz\":\"qux\"}", "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"bar\"}]", NULL},
-		{"{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz/bat\",\"value\":\"qux\"}]", NULL},
-		{"{\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/nope\"}]", NULL},
-		{"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/5\",\"value\":2}]", NULL},
-		{"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/01\",\"value\":2}]", NULL},
-		{"{\"foo\":1}", "[{\"op\":\"add\",\"path\":\"/a\",\"value\":1},{\"op\":\"bogus\",\"path\":\"/a\"}]", NULL},
-		{"{\"foo\":1}", "[{\"op\":\"add\",\"path\":\"/a\"}]", NULL},
-		{"{\"foo\":1}", "[{\"op\":\"move\",\"from\":\"/foo\",\"path\":\"/foo/x\"}]", NULL},
-		{"{\"foo\":1}", "[{\"op\":\"add\",\"path\":\"x\",\"value\":1}]", NULL},
-		{"{\"foo\":1}", "{\"op\":\"add\"}", NULL},
+	        {"{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\"}]",
+	         "{\"foo\":\"bar\",\"baz\":\"qux\"}"},
+	        {"{\"foo\":[\"bar\",\"baz\"]}",
+	         "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
+	         "{\"foo\":[\"bar\",\"qux\",\"baz\"]}"},
+	        {"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":2}]",
+	         "{\"foo\":[1,2]}"},
+	        {"{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/baz\"}]",
+	         "{\"foo\":\"bar\"}"},
+	        {"{\"foo\":[\"bar\",\"qux\",\"baz\"]}", "[{\"op\":\"remove\",\"path\":\"/foo/1\"}]",
+	         "{\"foo\":[\"bar\",\"baz\"]}"},
+	        {"{\"baz\":\"qux\",\"foo\":\"bar\"}",
+	         "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]",
+	         "{\"baz\":\"boo\",\"foo\":\"bar\"}"},
+	        {"{\"foo\":{\"bar\":\"baz\",\"waldo\":\"fred\"},\"qux\":{\"corge\":\"grault\"}}",
+	         "[{\"op\":\"move\",\"from\":\"/foo/waldo\",\"path\":\"/qux/thud\"}]",
+	         "{\"foo\":{\"bar\":\"baz\"},\"qux\":{\"corge\":\"grault\",\"thud\":\"fred\"}}"},
+	        {"{\"foo\":[\"all\",\"grass\",\"cows\",\"eat\"]}",
+	         "[{\"op\":\"move\",\"from\":\"/foo/1\",\"path\":\"/foo/3\"}]",
+	         "{\"foo\":[\"all\",\"cows\",\"eat\",\"grass\"]}"},
+	        {"{\"a\":{\"b\":1}}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/c\"}]",
+	         "{\"a\":{\"b\":1},\"c\":{\"b\":1}}"},
+	        {"{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}",
+	         "[{\"op\":\"test\",\"path\":\"/"
+	         "baz\",\"value\":\"qux\"},{\"op\":\"test\",\"path\":\"/foo/1\",\"value\":2}]",
+	         "{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}"},
+	        {"{\"/\":1,\"~\":2}",
+	         "[{\"op\":\"replace\",\"path\":\"/"
+	         "~1\",\"value\":3},{\"op\":\"remove\",\"path\":\"/~0\"}]",
+	         "{\"/\":3}"},
+	        {"{\"a\":1}", "[{\"op\":\"add\",\"path\":\"\",\"value\":[1]}]", "[1]"},
+	        {"{\"metadata\":{\"labels\":{\"a\":\"b\"}}}",
+	         "[{\"op\":\"add\",\"path\":\"/metadata/labels/"
+	         "c\",\"value\":\"d\"},{\"op\":\"remove\",\"path\":\"/metadata/labels/a\"}]",
+	         "{\"metadata\":{\"labels\":{\"c\":\"d\"}}}"},
+	        /* Errors, each leaving the document untouched. */
+	        {"{\"baz\":\"qux\"}", "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"bar\"}]",
+	         NULL},
+	        {"{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz/bat\",\"value\":\"qux\"}]",
+	         NULL},
+	        {"{\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/nope\"}]", NULL},
+	        {"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/5\",\"value\":2}]", NULL},
+	        {"{\"foo\":[1]}", "[{\"op\":\"add\",\"path\":\"/foo/01\",\"value\":2}]", NULL},
+	        {"{\"foo\":1}",
+	         "[{\"op\":\"add\",\"path\":\"/a\",\"value\":1},{\"op\":\"bogus\",\"path\":\"/"
+	         "a\"}]",
+	         NULL},
+	        {"{\"foo\":1}", "[{\"op\":\"add\",\"path\":\"/a\"}]", NULL},
+	        {"{\"foo\":1}", "[{\"op\":\"move\",\"from\":\"/foo\",\"path\":\"/foo/x\"}]", NULL},
+	        {"{\"foo\":1}", "[{\"op\":\"add\",\"path\":\"x\",\"value\":1}]", NULL},
+	        {"{\"foo\":1}", "{\"op\":\"add\"}", NULL},
 	};
 	(void)state;
 	check_cases(cases, sizeof(cases) / sizeof(cases[0]), 1);
@@ -278,66 +300,82 @@ static void test_json_patch(void **state)
 static void test_strategic_merge_patch(void **state)
 {
 	static const pcase_t cases[] = {
-		/* Maps merge, null deletes. */
-		{"{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"2\"}}}",
-		 "{\"metadata\":{\"labels\":{\"a\":null,\"c\":\"3\"}}}",
-		 "{\"metadata\":{\"labels\":{\"b\":\"2\",\"c\":\"3\"}}}"},
-		/* containers merge by name; env merges by name inside. */
-		{"{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"i1\",\"env\":[{\"name\":\"X\",\"value\":\"1\"}]},{\"name\":\"b\",\"image\":\"i2\"}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":[{\"name\":\"Y\",\"value\":\"2\"}]}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"i1\",\"env\":[{\"name\":\"X\",\"value\":\"1\"},{\"name\":\"Y\",\"value\":\"2\"}]},{\"name\":\"b\",\"image\":\"i2\"}]}}"},
-		/* $patch: delete of a list element. */
-		{"{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"$patch\":\"delete\"}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"b\"}]}}"},
-		/* $patch: replace of a list. */
-		{"{\"spec\":{\"volumes\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
-		 "{\"spec\":{\"volumes\":[{\"name\":\"c\"},{\"$patch\":\"replace\"}]}}",
-		 "{\"spec\":{\"volumes\":[{\"name\":\"c\"}]}}"},
-		/* $patch: replace of a map. */
-		{"{\"spec\":{\"selector\":{\"a\":\"1\",\"b\":\"2\"}}}",
-		 "{\"spec\":{\"selector\":{\"c\":\"3\",\"$patch\":\"replace\"}}}",
-		 "{\"spec\":{\"selector\":{\"c\":\"3\"}}}"},
-		/* $patch: delete of a map. */
-		{"{\"spec\":{\"strategy\":{\"type\":\"Recreate\"},\"replicas\":1}}",
-		 "{\"spec\":{\"strategy\":{\"$patch\":\"delete\"}}}", "{\"spec\":{\"replicas\":1}}"},
-		/* Lists without a merge key are replaced (args, command, rules). */
-		{"{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"x\",\"y\"]}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"z\"]}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"z\"]}]}}"},
-		/* Container ports merge by containerPort; Service ports by port. */
-		{"{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80,\"name\":\"h\"}]}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"},{\"containerPort\":90}]}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80,\"name\":\"h\",\"protocol\":\"TCP\"},{\"containerPort\":90}]}]}}"},
-		{"{\"spec\":{\"ports\":[{\"port\":502,\"targetPort\":1502}]}}",
-		 "{\"spec\":{\"ports\":[{\"port\":502,\"name\":\"modbus\"}]}}",
-		 "{\"spec\":{\"ports\":[{\"port\":502,\"targetPort\":1502,\"name\":\"modbus\"}]}}"},
-		/* $setElementOrder reorders, as kubectl apply sends it. */
-		{"{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
-		 "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"b\"},{\"name\":\"a\"}],\"containers\":[{\"name\":\"b\",\"image\":\"x\"}]}}",
-		 "{\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"x\"},{\"name\":\"a\"}]}}"},
-		/* $retainKeys clears the other members of a union. */
-		{"{\"spec\":{\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":{\"maxSurge\":1}}}}",
-		 "{\"spec\":{\"strategy\":{\"$retainKeys\":[\"type\"],\"type\":\"Recreate\",\"rollingUpdate\":null}}}",
-		 "{\"spec\":{\"strategy\":{\"type\":\"Recreate\"}}}"},
-		/* Finalizers merge as a set; $deleteFromPrimitiveList removes. */
-		{"{\"metadata\":{\"finalizers\":[\"a\",\"b\"]}}",
-		 "{\"metadata\":{\"finalizers\":[\"b\",\"c\"]}}",
-		 "{\"metadata\":{\"finalizers\":[\"a\",\"b\",\"c\"]}}"},
-		{"{\"metadata\":{\"finalizers\":[\"a\",\"b\"]}}",
-		 "{\"metadata\":{\"$deleteFromPrimitiveList/finalizers\":[\"a\"]}}",
-		 "{\"metadata\":{\"finalizers\":[\"b\"]}}"},
-		/* Conditions merge by type. */
-		{"{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"},{\"type\":\"X\",\"status\":\"True\"}]}}",
-		 "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}",
-		 "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"},{\"type\":\"X\",\"status\":\"True\"}]}}"},
-		/* Scale-style patch of a number. */
-		{"{\"spec\":{\"replicas\":3}}", "{\"spec\":{\"replicas\":0}}", "{\"spec\":{\"replicas\":0}}"},
-		/* Errors. */
-		{"{\"a\":1}", "[1]", NULL},
-		{"{\"a\":1}", "{\"$patch\":\"explode\"}", NULL},
-		{"{\"spec\":{\"containers\":[]}}", "{\"spec\":{\"containers\":[{\"image\":\"x\"}]}}", NULL},
-		{"{\"a\":1}", "{\"$unknown\":1}", NULL},
+	        /* Maps merge, null deletes. */
+	        {"{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"2\"}}}",
+	         "{\"metadata\":{\"labels\":{\"a\":null,\"c\":\"3\"}}}",
+	         "{\"metadata\":{\"labels\":{\"b\":\"2\",\"c\":\"3\"}}}"},
+	        /* containers merge by name; env merges by name inside. */
+	        {"{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"i1\",\"env\":[{\"name\":"
+	         "\"X\",\"value\":\"1\"}]},{\"name\":\"b\",\"image\":\"i2\"}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":[{\"name\":\"Y\",\"value\":"
+	         "\"2\"}]}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"i1\",\"env\":[{\"name\":"
+	         "\"X\",\"value\":\"1\"},{\"name\":\"Y\",\"value\":\"2\"}]},{\"name\":\"b\","
+	         "\"image\":\"i2\"}]}}"},
+	        /* $patch: delete of a list element. */
+	        {"{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"$patch\":\"delete\"}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"b\"}]}}"},
+	        /* $patch: replace of a list. */
+	        {"{\"spec\":{\"volumes\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
+	         "{\"spec\":{\"volumes\":[{\"name\":\"c\"},{\"$patch\":\"replace\"}]}}",
+	         "{\"spec\":{\"volumes\":[{\"name\":\"c\"}]}}"},
+	        /* $patch: replace of a map. */
+	        {"{\"spec\":{\"selector\":{\"a\":\"1\",\"b\":\"2\"}}}",
+	         "{\"spec\":{\"selector\":{\"c\":\"3\",\"$patch\":\"replace\"}}}",
+	         "{\"spec\":{\"selector\":{\"c\":\"3\"}}}"},
+	        /* $patch: delete of a map. */
+	        {"{\"spec\":{\"strategy\":{\"type\":\"Recreate\"},\"replicas\":1}}",
+	         "{\"spec\":{\"strategy\":{\"$patch\":\"delete\"}}}",
+	         "{\"spec\":{\"replicas\":1}}"},
+	        /* Lists without a merge key are replaced (args, command, rules). */
+	        {"{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"x\",\"y\"]}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"z\"]}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"z\"]}]}}"},
+	        /* Container ports merge by containerPort; Service ports by port. */
+	        {"{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80,"
+	         "\"name\":\"h\"}]}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80,"
+	         "\"protocol\":\"TCP\"},{\"containerPort\":90}]}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80,"
+	         "\"name\":\"h\",\"protocol\":\"TCP\"},{\"containerPort\":90}]}]}}"},
+	        {"{\"spec\":{\"ports\":[{\"port\":502,\"targetPort\":1502}]}}",
+	         "{\"spec\":{\"ports\":[{\"port\":502,\"name\":\"modbus\"}]}}",
+	         "{\"spec\":{\"ports\":[{\"port\":502,\"targetPort\":1502,\"name\":\"modbus\"}]}}"},
+	        /* $setElementOrder reorders, as kubectl apply sends it. */
+	        {"{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
+	         "{\"spec\":{\"$setElementOrder/"
+	         "containers\":[{\"name\":\"b\"},{\"name\":\"a\"}],\"containers\":[{\"name\":\"b\","
+	         "\"image\":\"x\"}]}}",
+	         "{\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"x\"},{\"name\":\"a\"}]}}"},
+	        /* $retainKeys clears the other members of a union. */
+	        {"{\"spec\":{\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":{"
+	         "\"maxSurge\":1}}}}",
+	         "{\"spec\":{\"strategy\":{\"$retainKeys\":[\"type\"],\"type\":\"Recreate\","
+	         "\"rollingUpdate\":null}}}",
+	         "{\"spec\":{\"strategy\":{\"type\":\"Recreate\"}}}"},
+	        /* Finalizers merge as a set; $deleteFromPrimitiveList removes. */
+	        {"{\"metadata\":{\"finalizers\":[\"a\",\"b\"]}}",
+	         "{\"metadata\":{\"finalizers\":[\"b\",\"c\"]}}",
+	         "{\"metadata\":{\"finalizers\":[\"a\",\"b\",\"c\"]}}"},
+	        {"{\"metadata\":{\"finalizers\":[\"a\",\"b\"]}}",
+	         "{\"metadata\":{\"$deleteFromPrimitiveList/finalizers\":[\"a\"]}}",
+	         "{\"metadata\":{\"finalizers\":[\"b\"]}}"},
+	        /* Conditions merge by type. */
+	        {"{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"},{\"type\":"
+	         "\"X\",\"status\":\"True\"}]}}",
+	         "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}",
+	         "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"},{\"type\":"
+	         "\"X\",\"status\":\"True\"}]}}"},
+	        /* Scale-style patch of a number. */
+	        {"{\"spec\":{\"replicas\":3}}", "{\"spec\":{\"replicas\":0}}",
+	         "{\"spec\":{\"replicas\":0}}"},
+	        /* Errors. */
+	        {"{\"a\":1}", "[1]", NULL},
+	        {"{\"a\":1}", "{\"$patch\":\"explode\"}", NULL},
+	        {"{\"spec\":{\"containers\":[]}}",
+	         "{\"spec\":{\"containers\":[{\"image\":\"x\"}]}}", NULL},
+	        {"{\"a\":1}", "{\"$unknown\":1}", NULL},
 	};
 	(void)state;
 	check_cases(cases, sizeof(cases) / sizeof(cases[0]), 2);
@@ -364,14 +402,14 @@ static void test_get_path_and_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_label_selectors),
-		cmocka_unit_test(test_selector_format_roundtrip),
-		cmocka_unit_test(test_selector_from_json),
-		cmocka_unit_test(test_field_selectors),
-		cmocka_unit_test(test_merge_patch),
-		cmocka_unit_test(test_json_patch),
-		cmocka_unit_test(test_strategic_merge_patch),
-		cmocka_unit_test(test_get_path_and_strerror),
+	        cmocka_unit_test(test_label_selectors),
+	        cmocka_unit_test(test_selector_format_roundtrip),
+	        cmocka_unit_test(test_selector_from_json),
+	        cmocka_unit_test(test_field_selectors),
+	        cmocka_unit_test(test_merge_patch),
+	        cmocka_unit_test(test_json_patch),
+	        cmocka_unit_test(test_strategic_merge_patch),
+	        cmocka_unit_test(test_get_path_and_strerror),
 	};
 	return cmocka_run_group_tests_name("kubeapi", tests, NULL, NULL);
 }

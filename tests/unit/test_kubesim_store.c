@@ -32,7 +32,7 @@ static cJSON *J(const char *text)
 
 /* Creates from JSON text; returns the HTTP-style result (0 or -code). */
 static int create(ks_store_t *st, const ks_rtype_t *rt, const char *ns, const char *text,
-		  cJSON **out)
+                  cJSON **out)
 {
 	ks_err_t e;
 	cJSON *o = J(text);
@@ -57,14 +57,16 @@ static ks_store_t *new_store(size_t hist)
 {
 	ks_store_t *st = ks_store_new(hist);
 	assert_non_null(st);
-	assert_int_equal(create(st, RT("", "namespaces"), NULL, "{\"metadata\":{\"name\":\"demo\"}}", NULL), 0);
+	assert_int_equal(
+	        create(st, RT("", "namespaces"), NULL, "{\"metadata\":{\"name\":\"demo\"}}", NULL),
+	        0);
 	return st;
 }
 
 static const char *DEPLOY =
-	"{\"metadata\":{\"name\":\"w\",\"labels\":{\"app\":\"w\"}},\"spec\":{\"replicas\":2,"
-	"\"selector\":{\"matchLabels\":{\"app\":\"w\"}},\"template\":{\"metadata\":{\"labels\":"
-	"{\"app\":\"w\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x:1\"}]}}}}";
+        "{\"metadata\":{\"name\":\"w\",\"labels\":{\"app\":\"w\"}},\"spec\":{\"replicas\":2,"
+        "\"selector\":{\"matchLabels\":{\"app\":\"w\"}},\"template\":{\"metadata\":{\"labels\":"
+        "{\"app\":\"w\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x:1\"}]}}}}";
 
 static void test_create_metadata_and_defaults(void **state)
 {
@@ -80,7 +82,8 @@ static void test_create_metadata_and_defaults(void **state)
 	assert_true(num(d, "metadata.generation") == 1);
 	assert_string_equal(str(d, "spec.strategy.type"), "RollingUpdate");
 	assert_string_equal(str(d, "spec.template.spec.restartPolicy"), "Always");
-	assert_string_equal(str(d, "spec.template.spec.containers.0.imagePullPolicy"), "IfNotPresent");
+	assert_string_equal(str(d, "spec.template.spec.containers.0.imagePullPolicy"),
+	                    "IfNotPresent");
 	assert_string_equal(str(d, "spec.template.spec.serviceAccountName"), "default");
 	char rv[32];
 	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)ks_store_rv(st));
@@ -93,21 +96,34 @@ static void test_create_metadata_and_defaults(void **state)
 	/* Errors: duplicate, missing namespace, invalid objects. */
 	assert_int_equal(create(st, RT("apps", "deployments"), "demo", DEPLOY, NULL), -409);
 	assert_int_equal(create(st, RT("apps", "deployments"), "nowhere", DEPLOY, NULL), -404);
-	assert_int_equal(create(st, RT("", "configmaps"), "demo", "{\"metadata\":{\"name\":\"Bad_Name\"}}", NULL), -422);
-	assert_int_equal(create(st, RT("", "configmaps"), "demo", "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"a\"}}", NULL), -400);
+	assert_int_equal(create(st, RT("", "configmaps"), "demo",
+	                        "{\"metadata\":{\"name\":\"Bad_Name\"}}", NULL),
+	                 -422);
+	assert_int_equal(create(st, RT("", "configmaps"), "demo",
+	                        "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"a\"}}", NULL),
+	                 -400);
 	assert_int_equal(create(st, RT("apps", "deployments"), "demo",
-				"{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
-				"\"template\":{\"metadata\":{\"labels\":{\"a\":\"c\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
-				NULL), -422);
+	                        "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{"
+	                        "\"matchLabels\":{\"a\":\"b\"}},"
+	                        "\"template\":{\"metadata\":{\"labels\":{\"a\":\"c\"}},\"spec\":{"
+	                        "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
+	                        NULL),
+	                 -422);
 	/* Services get a ClusterIP and port defaults. */
-	assert_int_equal(create(st, RT("", "services"), "demo", "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"ports\":[{\"port\":80}]}}", &d), 0);
+	assert_int_equal(
+	        create(st, RT("", "services"), "demo",
+	               "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"ports\":[{\"port\":80}]}}", &d),
+	        0);
 	assert_true(strlen(str(d, "spec.clusterIP")) >= 7);
 	assert_true(num(d, "spec.ports.0.targetPort") == 80);
 	assert_string_equal(str(d, "spec.ports.0.protocol"), "TCP");
 	cJSON_Delete(d);
 	/* generateName. */
-	assert_int_equal(create(st, RT("", "configmaps"), "demo", "{\"metadata\":{\"generateName\":\"gen-\"}}", &d), 0);
-	assert_true(strncmp(str(d, "metadata.name"), "gen-", 4) == 0 && strlen(str(d, "metadata.name")) == 9);
+	assert_int_equal(create(st, RT("", "configmaps"), "demo",
+	                        "{\"metadata\":{\"generateName\":\"gen-\"}}", &d),
+	                 0);
+	assert_true(strncmp(str(d, "metadata.name"), "gen-", 4) == 0 &&
+	            strlen(str(d, "metadata.name")) == 9);
 	cJSON_Delete(d);
 	ks_store_free(st);
 }
@@ -137,8 +153,8 @@ static void test_update_rules(void **state)
 	cJSON_Delete(u);
 
 	/* A spec change bumps generation and rv; status in a main write is ignored. */
-	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "spec"), "replicas",
-					       cJSON_CreateNumber(5));
+	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "spec"),
+	                                       "replicas", cJSON_CreateNumber(5));
 	cJSON_ReplaceItemInObjectCaseSensitive(d, "status", J("{\"replicas\":9}"));
 	assert_int_equal(ks_store_update(st, rt, "demo", "w", d, KS_W_MAIN, &u, &e), 0);
 	assert_true(num(u, "metadata.generation") == 2);
@@ -152,7 +168,8 @@ static void test_update_rules(void **state)
 	assert_string_equal(e.reason, "Conflict");
 
 	/* /status writes change only status, and not the generation. */
-	cJSON *s = J("{\"metadata\":{\"name\":\"w\"},\"spec\":{\"replicas\":100},\"status\":{\"readyReplicas\":1}}");
+	cJSON *s = J("{\"metadata\":{\"name\":\"w\"},\"spec\":{\"replicas\":100},\"status\":{"
+	             "\"readyReplicas\":1}}");
 	assert_int_equal(ks_store_update(st, rt, "demo", "w", s, KS_W_STATUS, &u, &e), 0);
 	assert_true(num(u, "status.readyReplicas") == 1);
 	assert_true(num(u, "spec.replicas") == 5);
@@ -162,13 +179,16 @@ static void test_update_rules(void **state)
 
 	/* mutate (read-modify-write), with dry run storing nothing. */
 	int n = 7;
-	assert_int_equal(ks_store_mutate(st, rt, "demo", "w", set_replicas, &n, KS_W_MAIN | KS_W_DRYRUN, &u, &e), 0);
+	assert_int_equal(ks_store_mutate(st, rt, "demo", "w", set_replicas, &n,
+	                                 KS_W_MAIN | KS_W_DRYRUN, &u, &e),
+	                 0);
 	assert_true(num(u, "spec.replicas") == 7);
 	cJSON_Delete(u);
 	assert_int_equal(ks_store_get(st, rt, "demo", "w", &u, &e), 0);
 	assert_true(num(u, "spec.replicas") == 5);
 	cJSON_Delete(u);
-	assert_int_equal(ks_store_mutate(st, rt, "demo", "nope", set_replicas, &n, 0, &u, &e), -404);
+	assert_int_equal(ks_store_mutate(st, rt, "demo", "nope", set_replicas, &n, 0, &u, &e),
+	                 -404);
 	cJSON_Delete(d);
 	ks_store_free(st);
 }
@@ -186,12 +206,16 @@ static void test_list_selectors_paging(void **state)
 	(void)state;
 	for (int i = 0; i < 5; i++) {
 		char body[128];
-		snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"c%d\",\"labels\":{\"i\":\"%d\",\"odd\":\"%s\"}}}",
-			 i, i, i % 2 ? "yes" : "no");
+		snprintf(body, sizeof(body),
+		         "{\"metadata\":{\"name\":\"c%d\",\"labels\":{\"i\":\"%d\",\"odd\":\"%s\"}}"
+		         "}",
+		         i, i, i % 2 ? "yes" : "no");
 		assert_int_equal(create(st, rt, "demo", body, NULL), 0);
 	}
 	assert_int_equal(kubeapi_selector_parse("odd=no", &l, NULL, 0), 0);
-	assert_int_equal(ks_store_list(st, rt, "demo", l, NULL, 2, NULL, &items, &rv, cont, sizeof(cont), &rest, &e), 0);
+	assert_int_equal(ks_store_list(st, rt, "demo", l, NULL, 2, NULL, &items, &rv, cont,
+	                               sizeof(cont), &rest, &e),
+	                 0);
 	assert_int_equal(cJSON_GetArraySize(items), 2);
 	assert_string_equal(str(cJSON_GetArrayItem(items, 1), "metadata.name"), "c2");
 	assert_int_equal(rest, 1);
@@ -199,17 +223,23 @@ static void test_list_selectors_paging(void **state)
 	cJSON_Delete(items);
 	char c2[256];
 	snprintf(c2, sizeof(c2), "%s", cont);
-	assert_int_equal(ks_store_list(st, rt, "demo", l, NULL, 2, c2, &items, &rv, cont, sizeof(cont), &rest, &e), 0);
+	assert_int_equal(ks_store_list(st, rt, "demo", l, NULL, 2, c2, &items, &rv, cont,
+	                               sizeof(cont), &rest, &e),
+	                 0);
 	assert_int_equal(cJSON_GetArraySize(items), 1);
 	assert_string_equal(str(cJSON_GetArrayItem(items, 0), "metadata.name"), "c4");
 	assert_string_equal(cont, "");
 	cJSON_Delete(items);
 	kubeapi_selector_free(l);
 	/* All namespaces, and a bad continue token. */
-	assert_int_equal(ks_store_list(st, rt, NULL, NULL, NULL, 0, NULL, &items, &rv, cont, sizeof(cont), &rest, &e), 0);
+	assert_int_equal(ks_store_list(st, rt, NULL, NULL, NULL, 0, NULL, &items, &rv, cont,
+	                               sizeof(cont), &rest, &e),
+	                 0);
 	assert_int_equal(cJSON_GetArraySize(items), 5);
 	cJSON_Delete(items);
-	assert_int_equal(ks_store_list(st, rt, "demo", NULL, NULL, 0, "garbage", &items, &rv, cont, sizeof(cont), &rest, &e), -400);
+	assert_int_equal(ks_store_list(st, rt, "demo", NULL, NULL, 0, "garbage", &items, &rv, cont,
+	                               sizeof(cont), &rest, &e),
+	                 -400);
 	ks_store_free(st);
 }
 
@@ -224,7 +254,9 @@ static void test_watch_from_rv_and_expiry(void **state)
 	bool closed;
 	char rv[32];
 	(void)state;
-	assert_int_equal(create(st, rt, "demo", "{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"1\"}}}", NULL), 0);
+	assert_int_equal(create(st, rt, "demo",
+	                        "{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"1\"}}}", NULL),
+	                 0);
 	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)ks_store_rv(st));
 	assert_int_equal(kubeapi_selector_parse("x=1", &l, NULL, 0), 0);
 	assert_int_equal(ks_watch_open(st, rt, "demo", l, NULL, rv, true, &w, &e), 0);
@@ -235,11 +267,15 @@ static void test_watch_from_rv_and_expiry(void **state)
 	assert_non_null(strstr(t, "\"type\":\"BOOKMARK\""));
 	free(t);
 	/* A label change out of the selector is a DELETED for this watcher. */
-	assert_int_equal(create(st, rt, "demo", "{\"metadata\":{\"name\":\"b\",\"labels\":{\"x\":\"1\"}}}", NULL), 0);
+	assert_int_equal(create(st, rt, "demo",
+	                        "{\"metadata\":{\"name\":\"b\",\"labels\":{\"x\":\"1\"}}}", NULL),
+	                 0);
 	cJSON *u = J("{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"2\"}}}");
 	assert_int_equal(ks_store_update(st, rt, "demo", "a", u, KS_W_MAIN, NULL, &e), 0);
 	cJSON_Delete(u);
-	assert_int_equal(create(st, rt, "demo", "{\"metadata\":{\"name\":\"c\",\"labels\":{\"x\":\"9\"}}}", NULL), 0);
+	assert_int_equal(create(st, rt, "demo",
+	                        "{\"metadata\":{\"name\":\"c\",\"labels\":{\"x\":\"9\"}}}", NULL),
+	                 0);
 	t = ks_watch_next(w, 10, false, &len, &closed);
 	assert_non_null(t);
 	char *added = strstr(t, "\"type\":\"ADDED\"");
@@ -281,7 +317,8 @@ typedef struct {
 	char last[64];
 } seen_t;
 
-static void on_event(void *ud, ks_ev_type_t type, const ks_rtype_t *rt, const cJSON *obj, const cJSON *old)
+static void on_event(void *ud, ks_ev_type_t type, const ks_rtype_t *rt, const cJSON *obj,
+                     const cJSON *old)
 {
 	seen_t *s = ud;
 	(void)rt;
@@ -313,9 +350,10 @@ static void test_subscribers_and_deletes(void **state)
 	assert_int_equal(create(st, cm, "demo", "{\"metadata\":{\"name\":\"owner\"}}", &o), 0);
 	char body[512];
 	snprintf(body, sizeof(body),
-		 "{\"metadata\":{\"name\":\"child\",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":"
-		 "\"ConfigMap\",\"name\":\"owner\",\"uid\":\"%s\"}]}}",
-		 str(o, "metadata.uid"));
+	         "{\"metadata\":{\"name\":\"child\",\"ownerReferences\":[{\"apiVersion\":\"v1\","
+	         "\"kind\":"
+	         "\"ConfigMap\",\"name\":\"owner\",\"uid\":\"%s\"}]}}",
+	         str(o, "metadata.uid"));
 	cJSON_Delete(o);
 	assert_int_equal(create(st, cm, "demo", body, NULL), 0);
 	/* Events reach subscribers only on dispatch (the main loop). */
@@ -331,7 +369,9 @@ static void test_subscribers_and_deletes(void **state)
 	assert_int_equal(seen.deleted, 2);
 
 	/* Finalizers hold the object until they are removed. */
-	assert_int_equal(create(st, cm, "demo", "{\"metadata\":{\"name\":\"fin\",\"finalizers\":[\"x/y\"]}}", NULL), 0);
+	assert_int_equal(create(st, cm, "demo",
+	                        "{\"metadata\":{\"name\":\"fin\",\"finalizers\":[\"x/y\"]}}", NULL),
+	                 0);
 	assert_int_equal(ks_store_delete(st, cm, "demo", "fin", NULL, NULL, 0, &o, &e), 0);
 	assert_true(strlen(str(o, "metadata.deletionTimestamp")) > 0);
 	cJSON_Delete(o);
@@ -342,22 +382,30 @@ static void test_subscribers_and_deletes(void **state)
 
 	/* Preconditions. */
 	assert_int_equal(create(st, cm, "demo", "{\"metadata\":{\"name\":\"pre\"}}", NULL), 0);
-	assert_int_equal(ks_store_delete(st, cm, "demo", "pre", "wrong-uid", NULL, 0, NULL, &e), -409);
+	assert_int_equal(ks_store_delete(st, cm, "demo", "pre", "wrong-uid", NULL, 0, NULL, &e),
+	                 -409);
 	assert_int_equal(ks_store_delete(st, cm, "demo", "pre", NULL, "1", 0, NULL, &e), -409);
 
 	/* Graceful pods: delete marks, force removes. */
 	ks_store_set_graceful(st, pods, true);
-	assert_int_equal(create(st, pods, "demo", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}", NULL), 0);
+	assert_int_equal(create(st, pods, "demo",
+	                        "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{"
+	                        "\"name\":\"c\",\"image\":\"i\"}]}}",
+	                        NULL),
+	                 0);
 	assert_int_equal(ks_store_delete(st, pods, "demo", "p", NULL, NULL, 0, &o, &e), 0);
 	assert_true(num(o, "metadata.deletionGracePeriodSeconds") == 30);
 	cJSON_Delete(o);
 	assert_int_equal(ks_store_get(st, pods, "demo", "p", &o, &e), 0);
 	cJSON_Delete(o);
-	assert_int_equal(ks_store_delete(st, pods, "demo", "p", NULL, NULL, KS_DEL_FORCE, NULL, &e), 0);
+	assert_int_equal(ks_store_delete(st, pods, "demo", "p", NULL, NULL, KS_DEL_FORCE, NULL, &e),
+	                 0);
 	assert_int_equal(ks_store_get(st, pods, "demo", "p", &o, &e), -404);
 
 	/* Deleting the namespace deletes what is in it. */
-	assert_int_equal(ks_store_delete(st, RT("", "namespaces"), NULL, "demo", NULL, NULL, 0, NULL, &e), 0);
+	assert_int_equal(
+	        ks_store_delete(st, RT("", "namespaces"), NULL, "demo", NULL, NULL, 0, NULL, &e),
+	        0);
 	assert_int_equal(ks_store_get(st, cm, "demo", "pre", &o, &e), -404);
 	assert_false(ks_store_ns_exists(st, "demo"));
 	ks_store_dispatch(st);
@@ -377,10 +425,12 @@ static void test_events_conversion_and_snapshot(void **state)
 	char err[256];
 	(void)state;
 	assert_int_equal(create(st, evv1, "demo",
-				"{\"metadata\":{\"name\":\"e1\"},\"regarding\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
-				"\"note\":\"New size: 3\",\"reason\":\"SuccessfulRescale\",\"type\":\"Normal\"}",
-				NULL),
-			 0);
+	                        "{\"metadata\":{\"name\":\"e1\"},\"regarding\":{\"kind\":"
+	                        "\"Deployment\",\"name\":\"w\"},"
+	                        "\"note\":\"New size: "
+	                        "3\",\"reason\":\"SuccessfulRescale\",\"type\":\"Normal\"}",
+	                        NULL),
+	                 0);
 	assert_int_equal(ks_store_get(st, core, "demo", "e1", &o, &e), 0);
 	assert_string_equal(str(o, "message"), "New size: 3");
 	assert_string_equal(str(o, "involvedObject.name"), "w");
@@ -425,12 +475,12 @@ static void test_events_conversion_and_snapshot(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_metadata_and_defaults),
-		cmocka_unit_test(test_update_rules),
-		cmocka_unit_test(test_list_selectors_paging),
-		cmocka_unit_test(test_watch_from_rv_and_expiry),
-		cmocka_unit_test(test_subscribers_and_deletes),
-		cmocka_unit_test(test_events_conversion_and_snapshot),
+	        cmocka_unit_test(test_create_metadata_and_defaults),
+	        cmocka_unit_test(test_update_rules),
+	        cmocka_unit_test(test_list_selectors_paging),
+	        cmocka_unit_test(test_watch_from_rv_and_expiry),
+	        cmocka_unit_test(test_subscribers_and_deletes),
+	        cmocka_unit_test(test_events_conversion_and_snapshot),
 	};
 	return cmocka_run_group_tests_name("kubesim_store", tests, NULL, NULL);
 }

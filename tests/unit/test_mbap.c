@@ -22,18 +22,18 @@ static const struct {
 	size_t n;
 	int want;
 } frame_cases[] = {
-	{"empty", {0}, 0, 0},
-	{"tid only", {0, 1}, 2, 0},
-	{"pid ok, no length", {0, 1, 0, 0}, 4, 0},
-	{"bad pid judged early", {0, 1, 0, 1}, 4, MBAP_EPROTO},
-	{"length 0", {0, 1, 0, 0, 0, 0}, 6, MBAP_ELENGTH},
-	{"length 1", {0, 1, 0, 0, 0, 1}, 6, MBAP_ELENGTH},
-	{"length 255", {0, 1, 0, 0, 0, 255}, 6, MBAP_ELENGTH},
-	{"length 0x0106", {0, 1, 0, 0, 1, 6}, 6, MBAP_ELENGTH},
-	{"length 2 incomplete", {0, 1, 0, 0, 0, 2, 1}, 7, 0},
-	{"length 2 complete", {0, 1, 0, 0, 0, 2, 1, 3}, 8, 8},
-	{"length 6 complete + extra", {0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1, 9, 9}, 14, 12},
-	{"length 254 needs 260", {0, 1, 0, 0, 0, 254, 1, 3}, 8, 0},
+        {"empty", {0}, 0, 0},
+        {"tid only", {0, 1}, 2, 0},
+        {"pid ok, no length", {0, 1, 0, 0}, 4, 0},
+        {"bad pid judged early", {0, 1, 0, 1}, 4, MBAP_EPROTO},
+        {"length 0", {0, 1, 0, 0, 0, 0}, 6, MBAP_ELENGTH},
+        {"length 1", {0, 1, 0, 0, 0, 1}, 6, MBAP_ELENGTH},
+        {"length 255", {0, 1, 0, 0, 0, 255}, 6, MBAP_ELENGTH},
+        {"length 0x0106", {0, 1, 0, 0, 1, 6}, 6, MBAP_ELENGTH},
+        {"length 2 incomplete", {0, 1, 0, 0, 0, 2, 1}, 7, 0},
+        {"length 2 complete", {0, 1, 0, 0, 0, 2, 1, 3}, 8, 8},
+        {"length 6 complete + extra", {0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1, 9, 9}, 14, 12},
+        {"length 254 needs 260", {0, 1, 0, 0, 0, 254, 1, 3}, 8, 0},
 };
 
 static void test_frame_table(void **state)
@@ -43,7 +43,7 @@ static void test_frame_table(void **state)
 		int got = mbap_frame(frame_cases[i].bytes, frame_cases[i].n);
 		if (got != frame_cases[i].want)
 			fail_msg("case %s: got %d want %d", frame_cases[i].name, got,
-				 frame_cases[i].want);
+			         frame_cases[i].want);
 	}
 }
 
@@ -87,43 +87,43 @@ static const struct {
 	mbap_action_t action;
 	uint8_t exc;
 } pdu_cases[] = {
-	{"fc3 ok", {3, 0, 0, 0, 10}, 5, MBAP_FORWARD, 0},
-	{"fc3 qty 125", {3, 0, 0, 0, 125}, 5, MBAP_FORWARD, 0},
-	{"fc3 qty 126", {3, 0, 0, 0, 126}, 5, MBAP_EXCEPTION, 3},
-	{"fc3 qty 0", {3, 0, 0, 0, 0}, 5, MBAP_EXCEPTION, 3},
-	{"fc3 short", {3, 0, 0, 0}, 4, MBAP_MALFORMED, 0},
-	{"fc3 long", {3, 0, 0, 0, 1, 0}, 6, MBAP_MALFORMED, 0},
-	{"fc4 ok", {4, 0, 0, 0, 1}, 5, MBAP_FORWARD, 0},
-	{"fc1 2000", {1, 0, 0, 0x07, 0xD0}, 5, MBAP_FORWARD, 0},
-	{"fc1 2001", {1, 0, 0, 0x07, 0xD1}, 5, MBAP_EXCEPTION, 3},
-	{"fc2 ok", {2, 0, 0, 0, 8}, 5, MBAP_FORWARD, 0},
-	{"fc5 on", {5, 0, 1, 0xFF, 0}, 5, MBAP_FORWARD, 0},
-	{"fc5 bad value", {5, 0, 1, 0x12, 0x34}, 5, MBAP_EXCEPTION, 3},
-	{"fc6 ok", {6, 0, 1, 0x12, 0x34}, 5, MBAP_FORWARD, 0},
-	{"fc6 short", {6, 0, 1}, 3, MBAP_MALFORMED, 0},
-	{"fc15 ok", {15, 0, 0, 0, 10, 2, 0xFF, 0x03}, 8, MBAP_FORWARD, 0},
-	{"fc15 byte count wrong", {15, 0, 0, 0, 10, 1, 0xFF}, 7, MBAP_EXCEPTION, 3},
-	{"fc15 truncated", {15, 0, 0, 0, 10, 2, 0xFF}, 7, MBAP_MALFORMED, 0},
-	{"fc16 ok", {16, 0, 0, 0, 2, 4, 0, 1, 0, 2}, 10, MBAP_FORWARD, 0},
-	{"fc16 qty/bytes differ", {16, 0, 0, 0, 3, 4, 0, 1, 0, 2}, 10, MBAP_EXCEPTION, 3},
-	{"fc16 truncated", {16, 0, 0, 0, 2, 4, 0, 1}, 8, MBAP_MALFORMED, 0},
-	{"fc16 no byte count", {16, 0, 0, 0, 2}, 5, MBAP_MALFORMED, 0},
-	{"fc22 ok", {22, 0, 4, 0, 0xF2, 0, 0x25}, 7, MBAP_FORWARD, 0},
-	{"fc22 short", {22, 0, 4, 0, 0xF2}, 5, MBAP_MALFORMED, 0},
-	{"fc23 ok", {23, 0, 0, 0, 2, 0, 10, 0, 1, 2, 0, 7}, 12, MBAP_FORWARD, 0},
-	{"fc23 wqty 0", {23, 0, 0, 0, 2, 0, 10, 0, 0, 0}, 10, MBAP_EXCEPTION, 3},
-	{"fc23 truncated", {23, 0, 0, 0, 2, 0, 10, 0, 1, 2, 0}, 11, MBAP_MALFORMED, 0},
-	{"fc24 ok", {24, 0, 4}, 3, MBAP_FORWARD, 0},
-	{"fc20 ok", {20, 7, 6, 0, 4, 0, 1, 0, 2}, 9, MBAP_FORWARD, 0},
-	{"fc20 short count", {20, 6, 6, 0, 4, 0, 1, 0}, 8, MBAP_EXCEPTION, 3},
-	{"fc43/14 ok", {43, 14, 1, 0}, 4, MBAP_FORWARD, 0},
-	{"fc43/13 refused", {43, 13, 1, 0}, 4, MBAP_EXCEPTION, 1},
-	{"fc8 serial diag", {8, 0, 0, 0x12, 0x34}, 5, MBAP_EXCEPTION, 1},
-	{"fc7 serial", {7}, 1, MBAP_EXCEPTION, 1},
-	{"fc17 serial", {17}, 1, MBAP_EXCEPTION, 1},
-	{"fc0", {0}, 1, MBAP_EXCEPTION, 1},
-	{"fc65 user", {65, 1, 2, 3}, 4, MBAP_EXCEPTION, 1},
-	{"fc 0x83 exception bit", {0x83, 2}, 2, MBAP_EXCEPTION, 1},
+        {"fc3 ok", {3, 0, 0, 0, 10}, 5, MBAP_FORWARD, 0},
+        {"fc3 qty 125", {3, 0, 0, 0, 125}, 5, MBAP_FORWARD, 0},
+        {"fc3 qty 126", {3, 0, 0, 0, 126}, 5, MBAP_EXCEPTION, 3},
+        {"fc3 qty 0", {3, 0, 0, 0, 0}, 5, MBAP_EXCEPTION, 3},
+        {"fc3 short", {3, 0, 0, 0}, 4, MBAP_MALFORMED, 0},
+        {"fc3 long", {3, 0, 0, 0, 1, 0}, 6, MBAP_MALFORMED, 0},
+        {"fc4 ok", {4, 0, 0, 0, 1}, 5, MBAP_FORWARD, 0},
+        {"fc1 2000", {1, 0, 0, 0x07, 0xD0}, 5, MBAP_FORWARD, 0},
+        {"fc1 2001", {1, 0, 0, 0x07, 0xD1}, 5, MBAP_EXCEPTION, 3},
+        {"fc2 ok", {2, 0, 0, 0, 8}, 5, MBAP_FORWARD, 0},
+        {"fc5 on", {5, 0, 1, 0xFF, 0}, 5, MBAP_FORWARD, 0},
+        {"fc5 bad value", {5, 0, 1, 0x12, 0x34}, 5, MBAP_EXCEPTION, 3},
+        {"fc6 ok", {6, 0, 1, 0x12, 0x34}, 5, MBAP_FORWARD, 0},
+        {"fc6 short", {6, 0, 1}, 3, MBAP_MALFORMED, 0},
+        {"fc15 ok", {15, 0, 0, 0, 10, 2, 0xFF, 0x03}, 8, MBAP_FORWARD, 0},
+        {"fc15 byte count wrong", {15, 0, 0, 0, 10, 1, 0xFF}, 7, MBAP_EXCEPTION, 3},
+        {"fc15 truncated", {15, 0, 0, 0, 10, 2, 0xFF}, 7, MBAP_MALFORMED, 0},
+        {"fc16 ok", {16, 0, 0, 0, 2, 4, 0, 1, 0, 2}, 10, MBAP_FORWARD, 0},
+        {"fc16 qty/bytes differ", {16, 0, 0, 0, 3, 4, 0, 1, 0, 2}, 10, MBAP_EXCEPTION, 3},
+        {"fc16 truncated", {16, 0, 0, 0, 2, 4, 0, 1}, 8, MBAP_MALFORMED, 0},
+        {"fc16 no byte count", {16, 0, 0, 0, 2}, 5, MBAP_MALFORMED, 0},
+        {"fc22 ok", {22, 0, 4, 0, 0xF2, 0, 0x25}, 7, MBAP_FORWARD, 0},
+        {"fc22 short", {22, 0, 4, 0, 0xF2}, 5, MBAP_MALFORMED, 0},
+        {"fc23 ok", {23, 0, 0, 0, 2, 0, 10, 0, 1, 2, 0, 7}, 12, MBAP_FORWARD, 0},
+        {"fc23 wqty 0", {23, 0, 0, 0, 2, 0, 10, 0, 0, 0}, 10, MBAP_EXCEPTION, 3},
+        {"fc23 truncated", {23, 0, 0, 0, 2, 0, 10, 0, 1, 2, 0}, 11, MBAP_MALFORMED, 0},
+        {"fc24 ok", {24, 0, 4}, 3, MBAP_FORWARD, 0},
+        {"fc20 ok", {20, 7, 6, 0, 4, 0, 1, 0, 2}, 9, MBAP_FORWARD, 0},
+        {"fc20 short count", {20, 6, 6, 0, 4, 0, 1, 0}, 8, MBAP_EXCEPTION, 3},
+        {"fc43/14 ok", {43, 14, 1, 0}, 4, MBAP_FORWARD, 0},
+        {"fc43/13 refused", {43, 13, 1, 0}, 4, MBAP_EXCEPTION, 1},
+        {"fc8 serial diag", {8, 0, 0, 0x12, 0x34}, 5, MBAP_EXCEPTION, 1},
+        {"fc7 serial", {7}, 1, MBAP_EXCEPTION, 1},
+        {"fc17 serial", {17}, 1, MBAP_EXCEPTION, 1},
+        {"fc0", {0}, 1, MBAP_EXCEPTION, 1},
+        {"fc65 user", {65, 1, 2, 3}, 4, MBAP_EXCEPTION, 1},
+        {"fc 0x83 exception bit", {0x83, 2}, 2, MBAP_EXCEPTION, 1},
 };
 
 static void test_validate_table(void **state)
@@ -137,8 +137,8 @@ static void test_validate_table(void **state)
 		assert_int_equal(mbap_validate_request(b, n, &any, &v), 0);
 		if (v.action != pdu_cases[i].action || v.exception != pdu_cases[i].exc)
 			fail_msg("case %s: action %d exc %d (%s), want %d %d", pdu_cases[i].name,
-				 v.action, v.exception, v.reason, pdu_cases[i].action,
-				 pdu_cases[i].exc);
+			         v.action, v.exception, v.reason, pdu_cases[i].action,
+			         pdu_cases[i].exc);
 		assert_non_null(v.reason);
 	}
 }
@@ -168,13 +168,13 @@ static const struct {
 	uint8_t unit;
 	mbap_action_t action;
 } unit_cases[] = {
-	{{.any_unit = true}, 77, MBAP_FORWARD},
-	{{.unit = 5}, 5, MBAP_FORWARD},
-	{{.unit = 5}, 6, MBAP_EXCEPTION},
-	{{.unit = 5}, 0, MBAP_EXCEPTION},
-	{{.unit = 5, .accept_0_255 = true}, 0, MBAP_FORWARD},
-	{{.unit = 5, .accept_0_255 = true}, 255, MBAP_FORWARD},
-	{{.unit = 5, .accept_0_255 = true}, 254, MBAP_EXCEPTION},
+        {{.any_unit = true}, 77, MBAP_FORWARD},
+        {{.unit = 5}, 5, MBAP_FORWARD},
+        {{.unit = 5}, 6, MBAP_EXCEPTION},
+        {{.unit = 5}, 0, MBAP_EXCEPTION},
+        {{.unit = 5, .accept_0_255 = true}, 0, MBAP_FORWARD},
+        {{.unit = 5, .accept_0_255 = true}, 255, MBAP_FORWARD},
+        {{.unit = 5, .accept_0_255 = true}, 254, MBAP_EXCEPTION},
 };
 
 static void test_validate_unit(void **state)
@@ -313,7 +313,7 @@ static int run_link(int mode, uint8_t *rep, size_t *rn, int64_t timeout_ms)
 	p.mode = mode;
 	assert_int_equal(pthread_create(&th, NULL, peer_main, &p), 0);
 	rc = mbap_link_exchange(sv[0], req, n, rep, MBAP_MAX_ADU, rn,
-				base_now_ns() + timeout_ms * 1000000);
+	                        base_now_ns() + timeout_ms * 1000000);
 	pthread_join(th, NULL);
 	close(sv[0]);
 	close(sv[1]);
@@ -339,11 +339,11 @@ static void test_link_modes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frame_table),	cmocka_unit_test(test_frame_max),
-		cmocka_unit_test(test_header_roundtrip), cmocka_unit_test(test_validate_table),
-		cmocka_unit_test(test_validate_header), cmocka_unit_test(test_validate_unit),
-		cmocka_unit_test(test_build_exception), cmocka_unit_test(test_tid_mapping),
-		cmocka_unit_test(test_link_modes),
+	        cmocka_unit_test(test_frame_table),      cmocka_unit_test(test_frame_max),
+	        cmocka_unit_test(test_header_roundtrip), cmocka_unit_test(test_validate_table),
+	        cmocka_unit_test(test_validate_header),  cmocka_unit_test(test_validate_unit),
+	        cmocka_unit_test(test_build_exception),  cmocka_unit_test(test_tid_mapping),
+	        cmocka_unit_test(test_link_modes),
 	};
 	return cmocka_run_group_tests_name("mbap", tests, NULL, NULL);
 }
