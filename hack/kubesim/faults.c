@@ -13,6 +13,7 @@
 typedef struct {
 	char verb[16];
 	char resource[64];
+	char user[320]; /* "" = any user */
 	int code;
 	double rate;
 	int retry_after;
@@ -86,6 +87,12 @@ static int add_one(ks_faults_t *f, const cJSON *s, bool *drop, char *err, size_t
 			snprintf(r.verb, sizeof(r.verb), "%s", v->valuestring);
 		} else if (strcmp(k, "resource") == 0 && cJSON_IsString(v)) {
 			snprintf(r.resource, sizeof(r.resource), "%s", v->valuestring);
+		} else if (strcmp(k, "user") == 0 && cJSON_IsString(v)) {
+			if (strlen(v->valuestring) >= sizeof(r.user)) {
+				snprintf(err, errlen, "user: longer than %zu bytes", sizeof(r.user) - 1);
+				return -1;
+			}
+			snprintf(r.user, sizeof(r.user), "%s", v->valuestring);
 		} else if (strcmp(k, "code") == 0 && cJSON_IsNumber(v)) {
 			r.code = v->valueint;
 			if (r.code != 409 && r.code != 429 && r.code != 500 && r.code != 503 &&
@@ -182,6 +189,8 @@ cJSON *ks_faults_json(ks_faults_t *f)
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "verb", r->verb);
 		cJSON_AddStringToObject(j, "resource", r->resource);
+		if (r->user[0])
+			cJSON_AddStringToObject(j, "user", r->user);
 		cJSON_AddNumberToObject(j, "code", r->code);
 		cJSON_AddNumberToObject(j, "rate", r->rate);
 		cJSON_AddNumberToObject(j, "retryAfter", r->retry_after);
@@ -202,7 +211,8 @@ bool ks_faults_outage(ks_faults_t *f)
 	return on;
 }
 
-ks_fault_t ks_faults_check(ks_faults_t *f, const char *verb, const char *resource)
+ks_fault_t ks_faults_check(ks_faults_t *f, const char *user, const char *verb,
+			   const char *resource)
 {
 	ks_fault_t out = {0, 0, 0};
 	pthread_mutex_lock(&f->mu);
@@ -217,6 +227,8 @@ ks_fault_t ks_faults_check(ks_faults_t *f, const char *verb, const char *resourc
 		if (strcmp(r->verb, "*") && strcmp(r->verb, verb))
 			continue;
 		if (strcmp(r->resource, "*") && strcmp(r->resource, resource))
+			continue;
+		if (r->user[0] && (!user || strcmp(r->user, user)))
 			continue;
 		if (r->count == 0 || next_rand(f) >= r->rate)
 			continue;

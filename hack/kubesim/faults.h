@@ -1,6 +1,6 @@
 /* hack/kubesim/faults: fault injection for tests. Rules match a verb
  * (get, list, watch, create, update, patch, delete, or "*") and a resource
- * plural ("pods", or "*"), and inject an error code (409, 429 with
+ * plural ("pods", or "*"), optionally of one user only, and inject an error code (409, 429 with
  * Retry-After, 500, 503) with a probability, and/or added latency. An
  * outage makes every API request fail with 503 for a while. Configured by
  * JSON (the admin endpoint's POST /faults, or --faults). Thread safe. */
@@ -26,7 +26,10 @@ void ks_faults_free(ks_faults_t *f);
 
 /* Adds rules from a JSON object or array of objects:
  *   {"verb":"get","resource":"pods","code":500,"rate":0.5,"retryAfter":2,
- *    "latencyMs":100,"count":N,"dropWatches":true,"outage":5}
+ *    "latencyMs":100,"count":N,"dropWatches":true,"outage":5,
+ *    "user":"system:serviceaccount:NS:SA"}
+ * `user` limits a rule to that authenticated user's requests (kubectl is
+ * "kubesim-admin"), so a test's own kubectl calls are not hit.
  * `outage` (seconds) starts a full outage now; `dropWatches` asks the caller
  * to end open watches (returned in *drop_watches). `count` limits how many
  * times a rule fires (0 = unlimited). 0, or -1 with err. */
@@ -42,7 +45,8 @@ cJSON *ks_faults_json(ks_faults_t *f);
 /* True during an outage (every API request gets 503). */
 bool ks_faults_outage(ks_faults_t *f);
 
-/* Decides for one request. */
-ks_fault_t ks_faults_check(ks_faults_t *f, const char *verb, const char *resource);
+/* Decides for one request of user (NULL matches only rules without one). */
+ks_fault_t ks_faults_check(ks_faults_t *f, const char *user, const char *verb,
+			   const char *resource);
 
 #endif

@@ -612,7 +612,7 @@ static int split(char *p, char **seg, int max)
 
 static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, const char *method,
 				   const char *group, const char *version, char **seg, int nseg,
-				   req_t *rq)
+				   req_t *rq, const char *user)
 {
 	const ks_rtype_t *rt;
 	const char *ns = NULL, *name = NULL, *sub = NULL;
@@ -661,7 +661,7 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 	audit_target(verb, group, rt->plural, sub, ns, name);
 	if (strcmp(verb, "deletecollection") == 0)
 		verb = "delete"; /* fault rules know delete only */
-	ks_fault_t f = ks_faults_check(s->cfg.faults, verb, rt->plural);
+	ks_fault_t f = ks_faults_check(s->cfg.faults, user, verb, rt->plural);
 	if (f.latency_ms)
 		base_sleep_ms(f.latency_ms);
 	if (f.code) {
@@ -936,7 +936,7 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 		if (n == 2)
 			return send_json(c, 200, ks_discovery_resources("", "v1"));
-		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq);
+		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq, user);
 	}
 	if (n >= 1 && strcmp(seg[0], "apis") == 0) {
 		if (n == 1) {
@@ -970,7 +970,7 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			audit_target("create", seg[1], seg[3], NULL, NULL, NULL);
 			return access_review(c, rq, user);
 		}
-		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq);
+		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq, user);
 	}
 	return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
 }

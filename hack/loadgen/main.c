@@ -25,7 +25,10 @@
  *   hold RATE DUR          keep RATE requests/s for DUR
  *   ramp FROM TO DUR       change linearly from FROM to TO over DUR
  * ('#' starts a comment). Output: a progress line per second on stderr,
- * an optional per-second CSV, and a final logfmt summary line on stdout. */
+ * an optional per-second CSV, and a final logfmt summary line on stdout.
+ * SIGINT or SIGTERM ends the run early: nothing new is scheduled and what is
+ * in flight gets up to --timeout to finish; a second signal stops at once
+ * (what is left then counts as timeout/unsent). */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -615,9 +618,11 @@ static double rate_at(int64_t ms)
 
 /* ---- main loop ----------------------------------------------------------- */
 
+/* First SIGINT/SIGTERM: stop scheduling and finish what is in flight
+ * (within --timeout); a second one: stop at once. */
 static void on_signal(int sig)
 {
-	g.stop = 1;
+	g.stop = g.stop < 2 ? g.stop + 1 : 2;
 }
 
 static void pending_push(int64_t t)
@@ -808,7 +813,10 @@ int main(int argc, char **argv)
 		struct epoll_event evs[256];
 		int64_t now = base_now_ns();
 		int n;
-		bool sending = now < end_ns && !g.stop;
+		bool sending;
+		if (g.stop && end_ns > now)
+			end_ns = now; /* the run ends here; in-flight requests may finish */
+		sending = now < end_ns;
 		/* Schedule every request due by now (open loop). */
 		while (sending && next_sched <= now && next_sched < end_ns) {
 			cur_rate = rate_at((next_sched - start) / 1000000);
@@ -839,7 +847,7 @@ int main(int argc, char **argv)
 			for (int i = 0; i < g.o.connections; i++)
 				busy += g.conns[i].inflight;
 			if (busy == 0 || now > end_ns + g.o.timeout_ms * 1000000 + 100000000LL ||
-			    g.stop)
+			    g.stop > 1)
 				break;
 		}
 		n = epoll_wait(g.epfd, evs, 256, 1);

@@ -511,16 +511,32 @@ static void calc_pods_metric(const autoscale_policy_t *pol, autoscale_state_t *s
 	}
 }
 
+/* A pod's previous sample older than this many sync periods is not used
+ * for a delta: the pod counts as seen for the first time. One failed scrape
+ * (a gap of two periods) keeps the sample; two or more (three periods, or a
+ * pod unready through a device outage) drop it. The half period absorbs the
+ * jitter of the rounds' times. */
+#define HIST_MAX_GAP_PERIODS 2.5
+
 /* Rolls the per-pod counter history one round: the pods' bucket deltas
  * since their previous sample summed by le (for P99), and each pod's period
  * average of requests in the worker from its latency sum (for occupancy).
  * A pod seen for the first time contributes nothing (rate() needs two
  * samples); counters that went down mean a restart, and the new counters are
- * the increase, as Prometheus assumes. A pod whose scrape failed keeps its
- * old counters and time, so the next delta spans both periods. Pods no
- * longer in the input are forgotten. Returns -1 on out of memory. */
-static int roll_history(autoscale_state_t *st, const autoscale_input_t *in, bool want_buckets)
+ * the increase, as Prometheus assumes. A pod whose scrape failed (or that
+ * was unready) keeps its old counters and time, so the next delta spans
+ * both periods; but a previous sample older than HIST_MAX_GAP_PERIODS sync
+ * periods is not a measure of "the last period": it would fold everything
+ * the gap held (the requests that timed out on a dead device, the burst
+ * when it came back) into one round, and it hides a restart whose new
+ * counters have passed the old ones. Such a pod starts again from its
+ * current sample, like a new pod. Pods no longer in the input are
+ * forgotten. Returns -1 on out of memory. */
+static int roll_history(const autoscale_policy_t *pol, autoscale_state_t *st,
+                        const autoscale_input_t *in, bool want_buckets)
 {
+	double period = pol->sync_period_ms > 0 ? (double)pol->sync_period_ms / 1000.0 : 15.0;
+	double max_gap = HIST_MAX_GAP_PERIODS * period;
 	htab_t *old = &st->hist[st->cur];
 	htab_t *nw = &st->hist[st->cur ^ 1];
 	prom_worker_metrics_t *agg = &st->agg;
@@ -550,7 +566,7 @@ static int roll_history(autoscale_state_t *st, const autoscale_input_t *in, bool
 		             want_buckets ? x->nbuckets : 0, in->now, x->has_latency_sum,
 		             x->latency_sum) != 0)
 			return -1;
-		if (prev == NULL)
+		if (prev == NULL || in->now - prev->t > max_gap)
 			continue;
 		if (x->has_latency_sum && prev->has_sum && in->now > prev->t &&
 		    x->latency_sum >= prev->sum)
@@ -869,7 +885,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	for (size_t i = 0; i < in->npods; i++)
 		st->little[i] = NAN;
 	if ((pol->has_target[AUTOSCALE_M_P99_LATENCY] || pool_tier) &&
-	    roll_history(st, in, pol->has_target[AUTOSCALE_M_P99_LATENCY]) != 0) {
+	    roll_history(pol, st, in, pol->has_target[AUTOSCALE_M_P99_LATENCY]) != 0) {
 		reasonf(d, "out of memory");
 		return AUTOSCALE_ENOMEM;
 	}

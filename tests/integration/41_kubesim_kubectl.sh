@@ -355,6 +355,14 @@ api GET /api/v1/namespaces/demo/configmaps
 curl -s -X DELETE "$A/faults" >/dev/null
 api GET /api/v1/namespaces/demo/configmaps
 [ "$CODE" = 200 ] || fail "faults not cleared"
+# A rule with a user fires for that user's requests only.
+curl -s -X POST "$A/faults" -d '{"verb":"get","code":500,"user":"system:serviceaccount:demo:other"}' >/dev/null
+api GET /api/v1/namespaces/demo/configmaps/policy
+[ "$CODE" = 200 ] || fail "a fault rule for another user fired for kubesim-admin ($CODE)"
+curl -s -X POST "$A/faults" -d '{"verb":"get","code":500,"user":"kubesim-admin"}' >/dev/null
+api GET /api/v1/namespaces/demo/configmaps/policy
+[ "$CODE" = 500 ] || fail "a fault rule for kubesim-admin did not fire ($CODE)"
+curl -s -X DELETE "$A/faults" >/dev/null
 FC=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST "$A/faults" -d '{"code":418}')
 [ "$FC" = 400 ] || fail "a bad fault rule gave $FC"
 curl -sS -N --max-time 15 --cacert "$DATA/ca.crt" -H "Authorization: Bearer $TOKEN" \

@@ -1257,6 +1257,108 @@ static void test_p99_deltas_and_resets(void **state)
 	autoscale_state_free(NULL);
 }
 
+/* A pod whose scrapes failed (or that was unready) for a while: its next
+ * delta may span the gap only while the gap is short. Rounds every 15 s (the
+ * default syncPeriod). The pod is scraped at t=0 and t=15, then `failed`
+ * rounds get no metrics, then it is back with counters that grew by 100
+ * fast requests per period plus 50 slow ones (1 s to 2.5 s) at the start of
+ * the gap: what a worker records when its device goes down. */
+static const struct {
+	const char *name;
+	int failed;     /* rounds without metrics after t=15 */
+	bool valid;     /* the round after the gap has a P99 */
+	double p99_min; /* when valid */
+	double p99_max;
+} stale_rows[] = {
+        {"one failed scrape: the delta spans two periods", 1, true, 1.0, 2.5},
+        {"two failed scrapes: the sample is too old, the pod starts again", 2, false, 0, 0},
+        {"a 60 s outage: no delta across it", 4, false, 0, 0},
+};
+
+static void stale_round(autoscale_state_t *st, const autoscale_policy_t *pol, double t,
+                        const double *counts, bool has_metrics, autoscale_decision_t *d)
+{
+	static const double les[4] = {0.1, 1.0, 2.5, INFINITY};
+	autoscale_pod_t pod;
+	autoscale_input_t in = {0};
+	memset(&pod, 0, sizeof(pod));
+	pod.name = "w-0";
+	pod.phase = AUTOSCALE_POD_RUNNING;
+	pod.ready = has_metrics;
+	pod.has_start_time = true;
+	pod.has_metrics = has_metrics;
+	pod.metrics.pool_size = 4;
+	pod.metrics.has_latency_sum = true;
+	pod.metrics.latency_sum = counts[0] * 0.005 + (counts[2] - counts[1]) * 1.0;
+	for (int k = 0; has_metrics && k < 4; k++)
+		assert_int_equal(prom_worker_add_bucket(&pod.metrics, les[k], counts[k]), 0);
+	in.now = t;
+	in.current_replicas = 1;
+	in.current_pool_size = 4;
+	in.pods = &pod;
+	in.npods = 1;
+	assert_int_equal(autoscale_decide(pol, st, &in, d), 0);
+}
+
+static void test_p99_stale_previous_sample(void **state)
+{
+	autoscale_policy_t pol;
+	const char *kv[] = {BASE, "targetP99Latency", "200ms", "targetPoolOccupancy", "70", NULL};
+	(void)state;
+	mkpol(kv, &pol);
+	for (size_t i = 0; i < sizeof(stale_rows) / sizeof(stale_rows[0]); i++) {
+		autoscale_state_t *st = autoscale_state_new();
+		autoscale_decision_t d;
+		double c[4] = {100, 100, 100, 100};
+		double t = 0;
+		const autoscale_metric_status_t *m = &d.metrics[AUTOSCALE_M_P99_LATENCY];
+		assert_non_null(st);
+		stale_round(st, &pol, t, c, true, &d);
+		for (int k = 0; k < 4; k++)
+			c[k] += 100; /* 100 fast requests */
+		t += 15;
+		stale_round(st, &pol, t, c, true, &d);
+		if (!m->valid || m->value > 0.1)
+			fail_msg("row %zu (%s): baseline P99 %g valid %d", i, stale_rows[i].name,
+			         m->value, (int)m->valid);
+		for (int r = 0; r < stale_rows[i].failed; r++) {
+			t += 15;
+			stale_round(st, &pol, t, c, false, &d);
+		}
+		/* the gap: 50 slow requests, then 100 fast ones per period */
+		c[0] += 100.0 * (stale_rows[i].failed + 1);
+		c[1] += 100.0 * (stale_rows[i].failed + 1);
+		c[2] += 100.0 * (stale_rows[i].failed + 1) + 50;
+		c[3] += 100.0 * (stale_rows[i].failed + 1) + 50;
+		t += 15;
+		stale_round(st, &pol, t, c, true, &d);
+		if (m->valid != stale_rows[i].valid)
+			fail_msg("row %zu (%s): P99 valid %d, want %d (value %g, error %s)", i,
+			         stale_rows[i].name, (int)m->valid, (int)stale_rows[i].valid,
+			         m->value, m->error);
+		if (m->valid &&
+		    (m->value < stale_rows[i].p99_min || m->value > stale_rows[i].p99_max))
+			fail_msg("row %zu (%s): P99 %g, want %g..%g", i, stale_rows[i].name,
+			         m->value, stale_rows[i].p99_min, stale_rows[i].p99_max);
+		if (!m->valid) {
+			/* no Little's-law average across the gap either: the gauges
+			 * (0 in use, 0 waiting) */
+			assert_true(d.metrics[AUTOSCALE_M_POOL_OCCUPANCY].valid);
+			assert_true(d.metrics[AUTOSCALE_M_POOL_OCCUPANCY].value == 0);
+			assert_non_null(strstr(m->error, "needs two samples"));
+		}
+		/* the next period is measured from the sample after the gap */
+		for (int k = 0; k < 4; k++)
+			c[k] += 100;
+		t += 15;
+		stale_round(st, &pol, t, c, true, &d);
+		if (!m->valid || m->value > 0.1)
+			fail_msg("row %zu (%s): P99 after the gap %g valid %d", i,
+			         stale_rows[i].name, m->value, (int)m->valid);
+		autoscale_state_free(st);
+	}
+}
+
 /* ---- Little's law: occupancy from the latency sum ------------------------------ */
 
 static void test_occupancy_littles_law(void **state)
@@ -1429,6 +1531,7 @@ int main(void)
 	        cmocka_unit_test(test_cpu_metric_window_readiness),
 	        cmocka_unit_test(test_metric_error_from_caller),
 	        cmocka_unit_test(test_p99_deltas_and_resets),
+	        cmocka_unit_test(test_p99_stale_previous_sample),
 	        cmocka_unit_test(test_occupancy_littles_law),
 	        cmocka_unit_test(test_noise_rarely_flaps),
 	        cmocka_unit_test(test_decision_json),
