@@ -75,8 +75,8 @@ static int add_one(ks_faults_t *f, const cJSON *s, bool *drop, char *err, size_t
 	{
 		const char *k = v->string;
 		if (strcmp(k, "verb") == 0 && cJSON_IsString(v)) {
-			static const char *verbs[] = {"*", "get", "list", "watch", "create",
-						      "update", "patch", "delete"};
+			static const char *verbs[] = {"*",      "get",    "list",  "watch",
+			                              "create", "update", "patch", "delete"};
 			bool ok = false;
 			for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 				ok = ok || strcmp(verbs[i], v->valuestring) == 0;
@@ -89,7 +89,8 @@ static int add_one(ks_faults_t *f, const cJSON *s, bool *drop, char *err, size_t
 			snprintf(r.resource, sizeof(r.resource), "%s", v->valuestring);
 		} else if (strcmp(k, "user") == 0 && cJSON_IsString(v)) {
 			if (strlen(v->valuestring) >= sizeof(r.user)) {
-				snprintf(err, errlen, "user: longer than %zu bytes", sizeof(r.user) - 1);
+				snprintf(err, errlen, "user: longer than %zu bytes",
+				         sizeof(r.user) - 1);
 				return -1;
 			}
 			snprintf(r.user, sizeof(r.user), "%s", v->valuestring);
@@ -97,20 +98,22 @@ static int add_one(ks_faults_t *f, const cJSON *s, bool *drop, char *err, size_t
 			r.code = v->valueint;
 			if (r.code != 409 && r.code != 429 && r.code != 500 && r.code != 503 &&
 			    r.code != 0) {
-				snprintf(err, errlen, "code: %d is not one of 409, 429, 500, 503", r.code);
+				snprintf(err, errlen, "code: %d is not one of 409, 429, 500, 503",
+				         r.code);
 				return -1;
 			}
 		} else if (strcmp(k, "rate") == 0 && cJSON_IsNumber(v)) {
 			if (v->valuedouble < 0 || v->valuedouble > 1) {
-				snprintf(err, errlen, "rate: %g is not within [0, 1]", v->valuedouble);
+				snprintf(err, errlen, "rate: %g is not within [0, 1]",
+				         v->valuedouble);
 				return -1;
 			}
 			r.rate = v->valuedouble;
-		} else if (strcmp(k, "retryAfter") == 0 && cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-			   v->valuedouble <= 3600) {
+		} else if (strcmp(k, "retryAfter") == 0 && cJSON_IsNumber(v) &&
+		           v->valuedouble >= 0 && v->valuedouble <= 3600) {
 			r.retry_after = v->valueint;
-		} else if (strcmp(k, "latencyMs") == 0 && cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-			   v->valuedouble <= 60000) {
+		} else if (strcmp(k, "latencyMs") == 0 && cJSON_IsNumber(v) &&
+		           v->valuedouble >= 0 && v->valuedouble <= 60000) {
 			r.latency_ms = v->valueint;
 		} else if (strcmp(k, "count") == 0 && cJSON_IsNumber(v) && v->valuedouble >= 0) {
 			r.count = v->valuedouble == 0 ? -1 : (long)v->valuedouble;
@@ -118,7 +121,7 @@ static int add_one(ks_faults_t *f, const cJSON *s, bool *drop, char *err, size_t
 			if (cJSON_IsTrue(v) && drop)
 				*drop = true;
 		} else if (strcmp(k, "outage") == 0 && cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-			   v->valuedouble <= 3600) {
+		           v->valuedouble <= 3600) {
 			f->outage_until_ms = base_now_ms() + (int64_t)(v->valuedouble * 1000);
 		} else {
 			snprintf(err, errlen, "unknown or invalid field \"%s\"", k);
@@ -211,8 +214,7 @@ bool ks_faults_outage(ks_faults_t *f)
 	return on;
 }
 
-ks_fault_t ks_faults_check(ks_faults_t *f, const char *user, const char *verb,
-			   const char *resource)
+ks_fault_t ks_faults_check(ks_faults_t *f, const char *user, const char *verb, const char *resource)
 {
 	ks_fault_t out = {0, 0, 0};
 	pthread_mutex_lock(&f->mu);

@@ -16,9 +16,9 @@ typedef struct ks_faults ks_faults_t;
 
 /* What ks_faults_check decided for one request. */
 typedef struct {
-	int code;	  /* 0 = no error to inject */
-	int retry_after;  /* seconds, for 429/503 (0 = no header) */
-	int latency_ms;	  /* sleep this long first */
+	int code;        /* 0 = no error to inject */
+	int retry_after; /* seconds, for 429/503 (0 = no header) */
+	int latency_ms;  /* sleep this long first */
 } ks_fault_t;
 
 ks_faults_t *ks_faults_new(void);
@@ -36,7 +36,7 @@ void ks_faults_free(ks_faults_t *f);
 int ks_faults_add(ks_faults_t *f, const cJSON *spec, bool *drop_watches, char *err, size_t errlen);
 /* Same, from JSON text. */
 int ks_faults_add_text(ks_faults_t *f, const char *json, bool *drop_watches, char *err,
-		       size_t errlen);
+                       size_t errlen);
 /* Removes every rule and ends an outage. */
 void ks_faults_clear(ks_faults_t *f);
 /* The rules and outage state as JSON (new tree). */
@@ -47,6 +47,6 @@ bool ks_faults_outage(ks_faults_t *f);
 
 /* Decides for one request of user (NULL matches only rules without one). */
 ks_fault_t ks_faults_check(ks_faults_t *f, const char *user, const char *verb,
-			   const char *resource);
+                           const char *resource);
 
 #endif

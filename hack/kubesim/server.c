@@ -64,8 +64,8 @@ static void audit_code(int code)
 		tl_audit->code = code;
 }
 
-static void audit_target(const char *verb, const char *group, const char *resource,
-			 const char *sub, const char *ns, const char *name)
+static void audit_target(const char *verb, const char *group, const char *resource, const char *sub,
+                         const char *ns, const char *name)
 {
 	ks_audit_rec_t *a = tl_audit;
 	if (!a)
@@ -81,10 +81,10 @@ static void audit_target(const char *verb, const char *group, const char *resour
 /* ---- responses ----------------------------------------------------------- */
 
 static enum MHD_Result send_text(struct MHD_Connection *c, int code, const char *ctype, char *text,
-				 int retry_after)
+                                 int retry_after)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result rc;
 	if (!r) {
 		free(text);
@@ -128,7 +128,7 @@ static cJSON *status_obj(int code, const char *reason, const char *msg)
 }
 
 static enum MHD_Result send_status(struct MHD_Connection *c, int code, const char *reason,
-				   const char *msg, int retry_after)
+                                   const char *msg, int retry_after)
 {
 	cJSON *s = status_obj(code, reason, msg);
 	char *text = cJSON_PrintUnformatted(s);
@@ -139,7 +139,7 @@ static enum MHD_Result send_status(struct MHD_Connection *c, int code, const cha
 }
 
 static enum MHD_Result send_err(struct MHD_Connection *c, const ks_err_t *e, const ks_rtype_t *rt,
-				const char *name)
+                                const char *name)
 {
 	cJSON *s = status_obj(e->code, e->reason, e->message);
 	if (rt) {
@@ -181,7 +181,8 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
 		if (*r == '+') {
 			*w++ = ' ';
 			r++;
-		} else if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+		} else if (*r == '%' && isxdigit((unsigned char)r[1]) &&
+		           isxdigit((unsigned char)r[2])) {
 			char hex[3] = {r[1], r[2], 0};
 			*w++ = (char)strtol(hex, NULL, 16);
 			r += 3;
@@ -233,7 +234,7 @@ static cJSON *parse_body(struct MHD_Connection *c, req_t *rq, const ks_rtype_t *
 /* ---- list / get / watch ----------------------------------------------- */
 
 static int parse_selectors(struct MHD_Connection *c, kubeapi_selector_t **l, kubeapi_selector_t **f,
-			   ks_err_t *e)
+                           ks_err_t *e)
 {
 	char err[256];
 	*l = *f = NULL;
@@ -248,7 +249,7 @@ static int parse_selectors(struct MHD_Connection *c, kubeapi_selector_t **l, kub
 }
 
 static enum MHD_Result do_list(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
-			       const char *ns)
+                               const char *ns)
 {
 	kubeapi_selector_t *l, *f;
 	ks_err_t e;
@@ -271,7 +272,7 @@ static enum MHD_Result do_list(ks_server_t *s, struct MHD_Connection *c, const k
 	if (parse_selectors(c, &l, &f, &e))
 		return send_err(c, &e, rt, NULL);
 	int rc = ks_store_list(s->cfg.store, rt, ns, l, f, limit, qarg(c, "continue"), &items, &rv,
-			       cont, sizeof(cont), &rest, &e);
+	                       cont, sizeof(cont), &rest, &e);
 	kubeapi_selector_free(l);
 	kubeapi_selector_free(f);
 	if (rc)
@@ -320,14 +321,16 @@ static char *tableize(watch_ctx_t *w, char *text, size_t *len)
 			*nl = '\0';
 		cJSON *ev = cJSON_Parse(line);
 		cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
+		const char *type =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
 		if (ev && obj && type && strcmp(type, "ADDED") && strcmp(type, "MODIFIED") &&
 		    strcmp(type, "DELETED")) {
 			/* BOOKMARK and ERROR pass through. */
 		} else if (ev && obj) {
 			cJSON *items = cJSON_CreateArray();
 			cJSON_AddItemToArray(items, cJSON_Duplicate(obj, 1));
-			const char *rv = cJSON_GetStringValue(kubeapi_get_path(obj, "metadata.resourceVersion"));
+			const char *rv = cJSON_GetStringValue(
+			        kubeapi_get_path(obj, "metadata.resourceVersion"));
 			cJSON *t = ks_table(w->rt, items, rv, NULL, w->include_object);
 			cJSON_Delete(items);
 			cJSON_ReplaceItemInObjectCaseSensitive(ev, "object", t);
@@ -393,7 +396,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
-				const char *ns, const char *name)
+                                const char *ns, const char *name)
 {
 	ks_err_t e;
 	watch_ctx_t *w = calloc(1, sizeof(*w));
@@ -413,7 +416,7 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 		kubeapi_fieldsel_parse(fs, &w->fsel, NULL, 0);
 	}
 	if (ks_watch_open(s->cfg.store, rt, ns, w->lsel, w->fsel, qarg(c, "resourceVersion"),
-			  qbool(c, "allowWatchBookmarks"), &w->w, &e)) {
+	                  qbool(c, "allowWatchBookmarks"), &w->w, &e)) {
 		watch_free(w);
 		return send_err(c, &e, rt, NULL);
 	}
@@ -428,10 +431,11 @@ static enum MHD_Result do_watch(ks_server_t *s, struct MHD_Connection *c, const 
 	const char *io = qarg(c, "includeObject");
 	w->include_object = io && strcmp(io, "Object") == 0;
 	w->last_send_ms = base_now_ms();
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	w->fd = ci ? ci->connect_fd : -1;
-	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, watch_reader, w, watch_free);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+	                                                           watch_reader, w, watch_free);
 	if (!r) {
 		watch_free(w);
 		return MHD_NO;
@@ -455,7 +459,10 @@ static ssize_t log_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static void log_free(void *cls) { ks_logstream_close(cls); }
+static void log_free(void *cls)
+{
+	ks_logstream_close(cls);
+}
 
 static long qlong(struct MHD_Connection *c, const char *key, long dflt)
 {
@@ -468,7 +475,7 @@ static long qlong(struct MHD_Connection *c, const char *key, long dflt)
 }
 
 static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks_rtype_t *rt,
-			      const char *ns, const char *name)
+                              const char *ns, const char *name)
 {
 	ks_err_t e;
 	pthread_mutex_lock(&s->hook_mu);
@@ -478,13 +485,13 @@ static enum MHD_Result do_log(ks_server_t *s, struct MHD_Connection *c, const ks
 		ks_err_set(&e, 400, "BadRequest", "pod \"%s\": kubesim runs no containers", name);
 		return send_err(c, &e, rt, name);
 	}
-	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1), qlong(c, "limitBytes", 0),
-			    qbool(c, "follow"), qbool(c, "previous")};
+	ks_log_req_t req = {qarg(c, "container"), qlong(c, "tailLines", -1),
+	                    qlong(c, "limitBytes", 0), qbool(c, "follow"), qbool(c, "previous")};
 	ks_logstream_t *ls = ks_logstream_open(pl, ns, name, &req, &e);
 	if (!ls)
 		return send_err(c, &e, rt, name);
-	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, log_reader, ls, log_free);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+	                                                           log_reader, ls, log_free);
 	if (!r) {
 		ks_logstream_close(ls);
 		return MHD_NO;
@@ -508,11 +515,12 @@ static enum MHD_Result do_metrics(ks_server_t *s, struct MHD_Connection *c, char
 		nseg -= 2;
 	}
 	if (nseg < 1 || nseg > 2)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	audit_target(nseg == 2 ? "get" : "list", "metrics.k8s.io", seg[0], NULL, ns,
-		     nseg == 2 ? seg[1] : NULL);
+	             nseg == 2 ? seg[1] : NULL);
 	cJSON *o = ks_podmetrics_get(get_podmetrics(s), ns, seg[0], nseg == 2 ? seg[1] : NULL,
-				     qarg(c, "labelSelector"), &e);
+	                             qarg(c, "labelSelector"), &e);
 	return o ? send_json(c, 200, o) : send_err(c, &e, NULL, NULL);
 }
 
@@ -539,7 +547,8 @@ static int apply_patch(ptype_t type, cJSON **doc, const cJSON *patch, ks_err_t *
 		break;
 	case P_MERGE:
 		if (!cJSON_IsObject(patch))
-			return ks_err_set(e, 400, "BadRequest", "a merge patch must be a JSON object");
+			return ks_err_set(e, 400, "BadRequest",
+			                  "a merge patch must be a JSON object");
 		rc = kubeapi_merge_patch(doc, patch);
 		break;
 	default:
@@ -548,8 +557,8 @@ static int apply_patch(ptype_t type, cJSON **doc, const cJSON *patch, ks_err_t *
 	}
 	if (rc)
 		return ks_err_set(e, rc == KUBEAPI_ENOMEM ? 500 : 400,
-				  rc == KUBEAPI_ENOMEM ? "InternalError" : "BadRequest", "%s",
-				  *err ? err : kubeapi_strerror(rc));
+		                  rc == KUBEAPI_ENOMEM ? "InternalError" : "BadRequest", "%s",
+		                  *err ? err : kubeapi_strerror(rc));
 	return 0;
 }
 
@@ -562,16 +571,18 @@ static int scale_into(cJSON *obj, const cJSON *scale, ks_err_t *e)
 	cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
 	if (!cJSON_IsNumber(r) || r->valuedouble < 0 || r->valuedouble > 1e6 ||
 	    r->valuedouble != (double)(long)r->valuedouble)
-		return ks_err_set(e, 422, "Invalid",
-				  "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: "
-				  "must be a non-negative integer");
+		return ks_err_set(
+		        e, 422, "Invalid",
+		        "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: "
+		        "must be a non-negative integer");
 	if (!spec)
 		spec = cJSON_AddObjectToObject(obj, "spec");
 	cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
 	cJSON_AddNumberToObject(spec, "replicas", r->valuedouble);
 	cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	if (rv && *rv && meta)
-		cJSON_ReplaceItemInObjectCaseSensitive(meta, "resourceVersion", cJSON_CreateString(rv));
+		cJSON_ReplaceItemInObjectCaseSensitive(meta, "resourceVersion",
+		                                       cJSON_CreateString(rv));
 	return 0;
 }
 
@@ -588,7 +599,10 @@ static int patch_fn(cJSON **obj, void *ud, ks_err_t *e)
 	return rc;
 }
 
-static int scale_put_fn(cJSON **obj, void *ud, ks_err_t *e) { return scale_into(*obj, ud, e); }
+static int scale_put_fn(cJSON **obj, void *ud, ks_err_t *e)
+{
+	return scale_into(*obj, ud, e);
+}
 
 /* ---- the API router ------------------------------------------------------ */
 
@@ -611,8 +625,8 @@ static int split(char *p, char **seg, int max)
 }
 
 static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, const char *method,
-				   const char *group, const char *version, char **seg, int nseg,
-				   req_t *rq, const char *user)
+                                   const char *group, const char *version, char **seg, int nseg,
+                                   req_t *rq, const char *user)
 {
 	const ks_rtype_t *rt;
 	const char *ns = NULL, *name = NULL, *sub = NULL;
@@ -633,16 +647,19 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		nseg -= 2;
 	}
 	if (nseg < 1 || nseg > 3)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	rt = ks_rtype_find(group, version, seg[0]);
 	if (!rt)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	name = nseg > 1 ? seg[1] : NULL;
 	sub = nseg > 2 ? seg[2] : NULL;
 	if (sub && !((strcmp(sub, "status") == 0 && (rt->flags & KS_RT_STATUS)) ||
-		     (strcmp(sub, "scale") == 0 && (rt->flags & KS_RT_SCALE)) ||
-		     (strcmp(sub, "log") == 0 && (rt->flags & KS_RT_LOG))))
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	             (strcmp(sub, "scale") == 0 && (rt->flags & KS_RT_SCALE)) ||
+	             (strcmp(sub, "log") == 0 && (rt->flags & KS_RT_LOG))))
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	if (!watch)
 		watch = strcmp(method, "GET") == 0 && qbool(c, "watch");
 
@@ -669,17 +686,21 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			int code;
 			const char *reason, *msg;
 		} FM[] = {{409, "Conflict", "injected conflict: the object has been modified"},
-			  {429, "TooManyRequests", "injected: too many requests, please try again later"},
-			  {500, "InternalError", "injected internal error"},
-			  {503, "ServiceUnavailable", "injected: the server is currently unable to handle the request"}};
+		          {429, "TooManyRequests",
+		           "injected: too many requests, please try again later"},
+		          {500, "InternalError", "injected internal error"},
+		          {503, "ServiceUnavailable",
+		           "injected: the server is currently unable to handle the request"}};
 		for (size_t i = 0; i < sizeof(FM) / sizeof(FM[0]); i++) {
 			if (FM[i].code == f.code)
-				return send_status(c, f.code, FM[i].reason, FM[i].msg, f.retry_after);
+				return send_status(c, f.code, FM[i].reason, FM[i].msg,
+				                   f.retry_after);
 		}
 	}
 	if (rt->namespaced && name == NULL && ns == NULL && strcmp(method, "POST") == 0)
-		return send_status(c, 405, "MethodNotAllowed",
-				   "the server does not allow this method on the requested resource", 0);
+		return send_status(
+		        c, 405, "MethodNotAllowed",
+		        "the server does not allow this method on the requested resource", 0);
 
 	if (strcmp(method, "GET") == 0) {
 		if (watch)
@@ -709,8 +730,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 
 	if (strcmp(method, "POST") == 0) {
 		if (name)
-			return send_status(c, 405, "MethodNotAllowed",
-					   "the server does not allow this method on the requested resource", 0);
+			return send_status(
+			        c, 405, "MethodNotAllowed",
+			        "the server does not allow this method on the requested resource",
+			        0);
 		cJSON *body = parse_body(c, rq, rt, &e);
 		if (!body)
 			return send_err(c, &e, rt, NULL);
@@ -723,8 +746,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 
 	if (strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
 		if (!name || (sub && strcmp(sub, "log") == 0))
-			return send_status(c, 405, "MethodNotAllowed",
-					   "the server does not allow this method on the requested resource", 0);
+			return send_status(
+			        c, 405, "MethodNotAllowed",
+			        "the server does not allow this method on the requested resource",
+			        0);
 		unsigned flags = dry_flag(c);
 		bool scale = sub && strcmp(sub, "scale") == 0;
 		flags |= sub && strcmp(sub, "status") == 0 ? KS_W_STATUS : KS_W_MAIN;
@@ -735,10 +760,11 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			return send_err(c, &e, rt, name);
 		if (strcmp(method, "PUT") == 0) {
 			if (scale)
-				rc = ks_store_mutate(s->cfg.store, rt, ns, name, scale_put_fn, body, flags,
-						     &out, &e);
+				rc = ks_store_mutate(s->cfg.store, rt, ns, name, scale_put_fn, body,
+				                     flags, &out, &e);
 			else
-				rc = ks_store_update(s->cfg.store, rt, ns, name, body, flags, &out, &e);
+				rc = ks_store_update(s->cfg.store, rt, ns, name, body, flags, &out,
+				                     &e);
 		} else {
 			const char *ct = header(c, "Content-Type");
 			patch_ctx_t p = {P_MERGE, body, rt, scale};
@@ -746,20 +772,24 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 				p.type = P_JSON;
 			} else if (ct && strncmp(ct, "application/merge-patch+json", 28) == 0) {
 				p.type = P_MERGE;
-			} else if (ct && strncmp(ct, "application/strategic-merge-patch+json", 38) == 0) {
+			} else if (ct &&
+			           strncmp(ct, "application/strategic-merge-patch+json", 38) == 0) {
 				p.type = P_STRATEGIC;
 			} else {
 				cJSON_Delete(body);
 				char msg[300];
 				snprintf(msg, sizeof(msg),
-					 "the body of the request was in an unknown format - accepted media "
-					 "types include: application/json-patch+json, "
-					 "application/merge-patch+json, application/strategic-merge-patch+json "
-					 "(got %.100s)",
-					 ct ? ct : "none");
+				         "the body of the request was in an unknown format - "
+				         "accepted media "
+				         "types include: application/json-patch+json, "
+				         "application/merge-patch+json, "
+				         "application/strategic-merge-patch+json "
+				         "(got %.100s)",
+				         ct ? ct : "none");
 				return send_status(c, 415, "UnsupportedMediaType", msg, 0);
 			}
-			rc = ks_store_mutate(s->cfg.store, rt, ns, name, patch_fn, &p, flags, &out, &e);
+			rc = ks_store_mutate(s->cfg.store, rt, ns, name, patch_fn, &p, flags, &out,
+			                     &e);
 		}
 		cJSON_Delete(body);
 		if (rc)
@@ -775,8 +805,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 	if (strcmp(method, "DELETE") == 0) {
 		unsigned flags = dry_flag(c);
 		const char *uid = NULL, *prv = NULL;
-		cJSON *opts = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
-		const char *pp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(opts, "propagationPolicy"));
+		cJSON *opts =
+		        rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
+		const char *pp = cJSON_GetStringValue(
+		        cJSON_GetObjectItemCaseSensitive(opts, "propagationPolicy"));
 		if (!pp)
 			pp = qarg(c, "propagationPolicy");
 		if (pp && strcmp(pp, "Orphan") == 0)
@@ -799,8 +831,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		}
 		if (name) {
 			cJSON_Delete(opts);
-			return send_status(c, 405, "MethodNotAllowed",
-					   "the server does not allow this method on the requested resource", 0);
+			return send_status(
+			        c, 405, "MethodNotAllowed",
+			        "the server does not allow this method on the requested resource",
+			        0);
 		}
 		/* deletecollection */
 		kubeapi_selector_t *l, *fs;
@@ -812,8 +846,8 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 			cJSON_Delete(opts);
 			return send_err(c, &e, rt, NULL);
 		}
-		rc = ks_store_list(s->cfg.store, rt, ns, l, fs, 0, NULL, &items, &rv, cont, sizeof(cont),
-				   &rest, &e);
+		rc = ks_store_list(s->cfg.store, rt, ns, l, fs, 0, NULL, &items, &rv, cont,
+		                   sizeof(cont), &rest, &e);
 		kubeapi_selector_free(l);
 		kubeapi_selector_free(fs);
 		if (rc) {
@@ -826,8 +860,10 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		{
 			cJSON *d = NULL;
 			const char *n = cJSON_GetStringValue(kubeapi_get_path(it, "metadata.name"));
-			const char *ins = cJSON_GetStringValue(kubeapi_get_path(it, "metadata.namespace"));
-			if (n && ks_store_delete(s->cfg.store, rt, ins, n, NULL, NULL, flags, &d, &e) == 0)
+			const char *ins =
+			        cJSON_GetStringValue(kubeapi_get_path(it, "metadata.namespace"));
+			if (n && ks_store_delete(s->cfg.store, rt, ins, n, NULL, NULL, flags, &d,
+			                         &e) == 0)
 				cJSON_AddItemToArray(deleted, d);
 		}
 		cJSON_Delete(items);
@@ -836,13 +872,14 @@ static enum MHD_Result do_resource(ks_server_t *s, struct MHD_Connection *c, con
 		char kind[96], av[96];
 		snprintf(kind, sizeof(kind), "%sList", rt->kind);
 		cJSON_AddStringToObject(list, "kind", kind);
-		cJSON_AddStringToObject(list, "apiVersion", ks_rtype_api_version(rt, av, sizeof(av)));
+		cJSON_AddStringToObject(list, "apiVersion",
+		                        ks_rtype_api_version(rt, av, sizeof(av)));
 		cJSON_AddObjectToObject(list, "metadata");
 		cJSON_AddItemToObject(list, "items", deleted);
 		return send_json(c, 200, list);
 	}
 	return send_status(c, 405, "MethodNotAllowed",
-			   "the server does not allow this method on the requested resource", 0);
+	                   "the server does not allow this method on the requested resource", 0);
 }
 
 /* SelfSubjectAccessReview: RBAC is not enforced, so every review is
@@ -870,7 +907,7 @@ static enum MHD_Result access_review(struct MHD_Connection *c, req_t *rq, const 
 }
 
 static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const char *url,
-			     const char *method, req_t *rq)
+                             const char *method, req_t *rq)
 {
 	char path[2048];
 	char *seg[MAX_SEGS + 2];
@@ -879,9 +916,10 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 
 	if (ks_faults_outage(s->cfg.faults) && strcmp(url, "/healthz") != 0) {
 		return send_status(c, 503, "ServiceUnavailable",
-				   "kubesim: injected outage, the server is unavailable", 1);
+		                   "kubesim: injected outage, the server is unavailable", 1);
 	}
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0)
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 ||
+	    strcmp(url, "/readyz") == 0)
 		return send_text(c, 200, "text/plain", strdup("ok"), 0);
 	if (strcmp(url, "/version") == 0) {
 		cJSON *v = cJSON_CreateObject();
@@ -901,15 +939,16 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (tl_audit)
 		snprintf(tl_audit->user, sizeof(tl_audit->user), "%s", user);
 	if (rq->too_big)
-		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large", 0);
+		return send_status(c, 413, "RequestEntityTooLarge", "the request body is too large",
+		                   0);
 	const char *ctype = header(c, "Content-Type");
 	if (rq->body.len && ctype && strcmp(method, "PATCH") != 0 &&
 	    strncmp(ctype, "application/json", 16) != 0 && !is_protobuf(ctype)) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
-			 "the body of the request was in an unknown format - accepted media types "
-			 "include: application/json (got %.100s)",
-			 ctype);
+		         "the body of the request was in an unknown format - accepted media types "
+		         "include: application/json (got %.100s)",
+		         ctype);
 		return send_status(c, 415, "UnsupportedMediaType", msg, 0);
 	}
 
@@ -918,12 +957,14 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 	if (strncmp(url, "/openapi/v3/", 12) == 0) {
 		cJSON *doc = ks_openapi_gv(url + 12);
 		return doc ? send_json(c, 200, doc)
-			   : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		           : send_status(c, 404, "NotFound",
+		                         "the server could not find the requested resource", 0);
 	}
 	snprintf(path, sizeof(path), "%s", url);
 	n = split(path, seg, MAX_SEGS + 2);
 	if (n < 0)
-		return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+		return send_status(c, 404, "NotFound",
+		                   "the server could not find the requested resource", 0);
 	if (n >= 1 && strcmp(seg[0], "api") == 0) {
 		if (n == 1) {
 			char addr[64];
@@ -933,7 +974,8 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			return send_json(c, 200, ks_discovery_api_versions(addr));
 		}
 		if (strcmp(seg[1], "v1") != 0)
-			return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			return send_status(c, 404, "NotFound",
+			                   "the server could not find the requested resource", 0);
 		if (n == 2)
 			return send_json(c, 200, ks_discovery_resources("", "v1"));
 		return do_resource(s, c, method, "", "v1", seg + 2, n - 2, rq, user);
@@ -943,14 +985,16 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 			cJSON *gl = ks_discovery_groups();
 			if (get_podmetrics(s))
 				cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(gl, "groups"),
-						     ks_podmetrics_group());
+				                     ks_podmetrics_group());
 			return send_json(c, 200, gl);
 		}
 		if (get_podmetrics(s) && strcmp(seg[1], "metrics.k8s.io") == 0) {
 			if (n == 2)
 				return send_json(c, 200, ks_podmetrics_group());
 			if (strcmp(seg[2], "v1beta1") != 0)
-				return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+				return send_status(
+				        c, 404, "NotFound",
+				        "the server could not find the requested resource", 0);
 			if (n == 3)
 				return send_json(c, 200, ks_podmetrics_resources());
 			return do_metrics(s, c, seg + 3, n - 3);
@@ -958,26 +1002,32 @@ static enum MHD_Result route(ks_server_t *s, struct MHD_Connection *c, const cha
 		if (n == 2) {
 			cJSON *g = ks_discovery_group(seg[1]);
 			return g ? send_json(c, 200, g)
-				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			         : send_status(c, 404, "NotFound",
+			                       "the server could not find the requested resource",
+			                       0);
 		}
 		if (n == 3) {
 			cJSON *r = ks_discovery_resources(seg[1], seg[2]);
 			return r ? send_json(c, 200, r)
-				 : send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+			         : send_status(c, 404, "NotFound",
+			                       "the server could not find the requested resource",
+			                       0);
 		}
-		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 && strcmp(seg[2], "v1") == 0 &&
-		    strcmp(seg[3], "selfsubjectaccessreviews") == 0 && strcmp(method, "POST") == 0) {
+		if (n == 4 && strcmp(seg[1], "authorization.k8s.io") == 0 &&
+		    strcmp(seg[2], "v1") == 0 && strcmp(seg[3], "selfsubjectaccessreviews") == 0 &&
+		    strcmp(method, "POST") == 0) {
 			audit_target("create", seg[1], seg[3], NULL, NULL, NULL);
 			return access_review(c, rq, user);
 		}
 		return do_resource(s, c, method, seg[1], seg[2], seg + 3, n - 3, rq, user);
 	}
-	return send_status(c, 404, "NotFound", "the server could not find the requested resource", 0);
+	return send_status(c, 404, "NotFound", "the server could not find the requested resource",
+	                   0);
 }
 
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const char *url,
-				   const char *method, const char *version, const char *upload,
-				   size_t *upload_size, void **con_cls)
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls)
 {
 	ks_server_t *s = cls;
 	req_t *rq = *con_cls;
@@ -1010,7 +1060,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-		      enum MHD_RequestTerminationCode toe)
+                      enum MHD_RequestTerminationCode toe)
 {
 	req_t *rq = *con_cls;
 	(void)cls;
@@ -1026,8 +1076,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- admin endpoint ------------------------------------------------------ */
 
 static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const char *url,
-				     const char *method, const char *version, const char *upload,
-				     size_t *upload_size, void **con_cls)
+                                     const char *method, const char *version, const char *upload,
+                                     size_t *upload_size, void **con_cls)
 {
 	ks_server_t *s = cls;
 	req_t *rq = *con_cls;
@@ -1056,9 +1106,11 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const 
 		}
 		if (strcmp(method, "POST") == 0) {
 			bool drop = false;
-			if (rq->too_big || ks_faults_add_text(s->cfg.faults, rq->body.data ? rq->body.data : "",
-							      &drop, err, sizeof(err)))
-				return send_status(c, 400, "BadRequest", rq->too_big ? "too large" : err, 0);
+			if (rq->too_big ||
+			    ks_faults_add_text(s->cfg.faults, rq->body.data ? rq->body.data : "",
+			                       &drop, err, sizeof(err)))
+				return send_status(c, 400, "BadRequest",
+				                   rq->too_big ? "too large" : err, 0);
 			if (drop)
 				ks_store_drop_watches(s->cfg.store);
 			base_log(BASE_LOG_INFO, "faults", "rules", rq->body.data, (char *)NULL);
@@ -1067,13 +1119,16 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const 
 	}
 	if (strcmp(url, "/tokens") == 0 && strcmp(method, "POST") == 0) {
 		cJSON *j = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
-		const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "namespace"));
-		const char *sa = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "serviceAccount"));
+		const char *ns =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "namespace"));
+		const char *sa =
+		        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "serviceAccount"));
 		char tok[128];
 		if (!ns || !sa || !*ns || !*sa) {
 			cJSON_Delete(j);
-			return send_status(c, 400, "BadRequest",
-					   "POST /tokens needs {\"namespace\":..,\"serviceAccount\":..}", 0);
+			return send_status(
+			        c, 400, "BadRequest",
+			        "POST /tokens needs {\"namespace\":..,\"serviceAccount\":..}", 0);
 		}
 		int rc = ks_auth_mint(s->cfg.auth, ns, sa, tok, sizeof(tok), err, sizeof(err));
 		cJSON_Delete(j);
@@ -1090,7 +1145,10 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const 
 	}
 	if (strcmp(url, "/healthz") == 0)
 		return send_text(c, 200, "text/plain", strdup("ok"), 0);
-	return send_status(c, 404, "NotFound", "admin endpoints: /faults (GET, POST, DELETE), /tokens (POST), /tokens/TOKEN (DELETE)", 0);
+	return send_status(c, 404, "NotFound",
+	                   "admin endpoints: /faults (GET, POST, DELETE), /tokens (POST), "
+	                   "/tokens/TOKEN (DELETE)",
+	                   0);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -1136,17 +1194,17 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		goto fail;
 	}
 	s->api = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
-			MHD_USE_POLL | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, api_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_HTTPS_MEM_KEY, ks_auth_key_pem(cfg->auth), MHD_OPTION_HTTPS_MEM_CERT,
-		ks_auth_cert_pem(cfg->auth), MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+	        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
+	                MHD_USE_POLL | MHD_USE_ERROR_LOG,
+	        0, NULL, NULL, api_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	        MHD_OPTION_HTTPS_MEM_KEY, ks_auth_key_pem(cfg->auth), MHD_OPTION_HTTPS_MEM_CERT,
+	        ks_auth_cert_pem(cfg->auth), MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	        MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+	        mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
+	        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (!s->api) {
-		snprintf(err, errlen, "cannot serve HTTPS on %s:%d (address in use?)", cfg->listen_ip,
-			 cfg->port);
+		snprintf(err, errlen, "cannot serve HTTPS on %s:%d (address in use?)",
+		         cfg->listen_ip, cfg->port);
 		goto fail;
 	}
 	s->port = bound_port(s->api);
@@ -1159,19 +1217,19 @@ ks_server_t *ks_server_start(const ks_server_config_t *cfg, char *err, size_t er
 		aa.sin_port = htons((uint16_t)cfg->admin_port);
 		if (inet_pton(AF_INET, cfg->admin_ip, &aa.sin_addr) != 1 ||
 		    (ntohl(aa.sin_addr.s_addr) >> 24) != 127) {
-			snprintf(err, errlen, "--admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)",
-				 cfg->admin_ip);
+			snprintf(err, errlen,
+			         "--admin: \"%s\" is not a loopback IPv4 address (127.0.0.0/8)",
+			         cfg->admin_ip);
 			goto fail;
 		}
-		s->admin = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-						    MHD_USE_ERROR_LOG,
-					    0, NULL, NULL, admin_handler, s, MHD_OPTION_SOCK_ADDR,
-					    (struct sockaddr *)&aa, MHD_OPTION_NOTIFY_COMPLETED,
-					    completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-					    MHD_OPTION_END);
+		s->admin = MHD_start_daemon(
+		        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL,
+		        NULL, admin_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&aa,
+		        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER,
+		        mhd_log, NULL, MHD_OPTION_END);
 		if (!s->admin) {
-			snprintf(err, errlen, "cannot serve the admin endpoint on %s:%d", cfg->admin_ip,
-				 cfg->admin_port);
+			snprintf(err, errlen, "cannot serve the admin endpoint on %s:%d",
+			         cfg->admin_ip, cfg->admin_port);
 			goto fail;
 		}
 		s->admin_port = bound_port(s->admin);
@@ -1182,8 +1240,14 @@ fail:
 	return NULL;
 }
 
-int ks_server_port(const ks_server_t *s) { return s->port; }
-int ks_server_admin_port(const ks_server_t *s) { return s->admin_port; }
+int ks_server_port(const ks_server_t *s)
+{
+	return s->port;
+}
+int ks_server_admin_port(const ks_server_t *s)
+{
+	return s->admin_port;
+}
 
 void ks_server_set_podlogs(ks_server_t *s, ks_podlogs_t *pl)
 {
