@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
 
 #define MAX_PEM    (64u << 10)
@@ -413,33 +414,10 @@ bool ks_auth_revoke(ks_auth_t *a, const char *token)
 	return found;
 }
 
-static char *b64(const char *s)
-{
-	static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(s);
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	size_t o = 0;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)(unsigned char)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)(unsigned char)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)s[i + 2];
-		out[o++] = T[(v >> 18) & 63];
-		out[o++] = T[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? T[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? T[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 int ks_auth_write_kubeconfig(const ks_auth_t *a, const char *path, const char *server, char *err,
                              size_t errlen)
 {
-	char *ca = b64(a->ca);
+	char *ca = base_base64_encode(a->ca, strlen(a->ca));
 	base_buf_t b;
 	int rc;
 	if (!ca) {

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base64.h"
+
 typedef enum {
 	T_STR,       /* string */
 	T_INT,       /* varint, JSON number; 0 dropped (a non-pointer Go field) */
@@ -250,28 +252,6 @@ static char *dupn(const uint8_t *p, size_t n)
 	return s;
 }
 
-static char *b64(const uint8_t *s, size_t n)
-{
-	static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	size_t o = 0;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		out[o++] = T[(v >> 18) & 63];
-		out[o++] = T[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? T[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? T[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int decode_msg(rd_t *r, const field_t *schema, cJSON *out, int depth, ks_err_t *e);
 
 static int bad(ks_err_t *e, const char *what)
@@ -306,7 +286,7 @@ static int map_entry(rd_t *r, ftype_t t, cJSON *obj, ks_err_t *e)
 				v = cJSON_CreateString(str ? str : "");
 				free(str);
 			} else if (t == T_MAP_BYTES) {
-				char *enc = b64(s.p, (size_t)(s.end - s.p));
+				char *enc = base_base64_encode(s.p, (size_t)(s.end - s.p));
 				v = cJSON_CreateString(enc ? enc : "");
 				free(enc);
 			} else { /* Quantity {1: string} */
@@ -455,8 +435,9 @@ static int decode_msg(rd_t *r, const field_t *schema, cJSON *out, int depth, ks_
 		case T_BYTES: {
 			if (s.p == s.end)
 				break; /* "" is how gogo-protobuf writes an unset string */
-			char *str = f->type == T_STR ? dupn(s.p, (size_t)(s.end - s.p))
-			                             : b64(s.p, (size_t)(s.end - s.p));
+			char *str = f->type == T_STR
+			                    ? dupn(s.p, (size_t)(s.end - s.p))
+			                    : base_base64_encode(s.p, (size_t)(s.end - s.p));
 			item = cJSON_CreateString(str ? str : "");
 			free(str);
 			cJSON_DeleteItemFromObjectCaseSensitive(out, f->name);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base64.h"
 #include "base/clock.h"
 
 /* Order matters only for discovery output. storage = own index unless the
@@ -451,29 +452,6 @@ static bool valid_base64(const char *s)
 	return true;
 }
 
-static char *b64enc(const char *s)
-{
-	static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(s);
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	size_t o = 0;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned char)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)s[i + 2];
-		out[o++] = T[(v >> 18) & 63];
-		out[o++] = T[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? T[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? T[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int prepare_secret(cJSON *obj, ks_err_t *e)
 {
 	cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(obj, "stringData");
@@ -486,7 +464,9 @@ static int prepare_secret(cJSON *obj, ks_err_t *e)
 		cJSON *data = obj_child(obj, "data");
 		cJSON_ArrayForEach(kv, sd)
 		{
-			char *enc = cJSON_IsString(kv) ? b64enc(kv->valuestring) : NULL;
+			char *enc = cJSON_IsString(kv) ? base_base64_encode(kv->valuestring,
+			                                                    strlen(kv->valuestring))
+			                               : NULL;
 			if (!enc) {
 				cJSON_Delete(sd);
 				return ks_err_set(e, 422, "Invalid",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -274,6 +275,24 @@ static void test_opt_no_default_is_zeroed(void **state)
 	assert_int_equal(c.n, 0);
 }
 
+static void test_base64_rfc4648(void **state)
+{
+	static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+	(void)state;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		char *e = base_base64_encode(in[i], strlen(in[i]));
+		assert_non_null(e);
+		assert_string_equal(e, out[i]);
+		free(e);
+	}
+	const unsigned char bin[] = {0x00, 0xff, 0xfe};
+	char *e = base_base64_encode(bin, sizeof(bin));
+	assert_string_equal(e, "AP/+");
+	free(e);
+}
+
 static void test_opt_help(void **state)
 {
 	char *out = NULL;
@@ -304,6 +323,7 @@ int main(void)
 	        cmocka_unit_test(test_opt_defaults_env_seen),
 	        cmocka_unit_test(test_opt_help),
 	        cmocka_unit_test(test_opt_no_default_is_zeroed),
+	        cmocka_unit_test(test_base64_rfc4648),
 	};
 	return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
