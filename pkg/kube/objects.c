@@ -291,34 +291,50 @@ static char *finish_obj(cJSON *o)
 	return s;
 }
 
-char *kube_event_body_v1(const kube_event_t *ev, int64_t wall_ms)
+/* The part both Event bodies share: apiVersion, kind, metadata and the
+ * regarding/involvedObject reference (under `ref_key`), and the note cut to the
+ * API's limit in *note (caller frees). NULL on a bad event or no memory. */
+static cJSON *event_head(const kube_event_t *ev, int64_t wall_ms, const char *api_version,
+                         const char *ref_key, char **note)
 {
-	char name[320], t[40];
-	char *note;
+	char name[320];
 	cJSON *o, *m;
 
+	*note = NULL;
 	if (!valid_event(ev))
 		return NULL;
-	note = note_cut(ev->note);
+	*note = note_cut(ev->note);
 	o = cJSON_CreateObject();
-	if (o == NULL || note == NULL) {
-		free(note);
+	if (o == NULL || *note == NULL) {
+		free(*note);
+		*note = NULL;
 		cJSON_Delete(o);
 		return NULL;
 	}
 	event_name(ev, wall_ms, name, sizeof(name));
-	cJSON_AddStringToObject(o, "apiVersion", "events.k8s.io/v1");
+	cJSON_AddStringToObject(o, "apiVersion", api_version);
 	cJSON_AddStringToObject(o, "kind", "Event");
 	m = cJSON_AddObjectToObject(o, "metadata");
 	if (m) {
 		cJSON_AddStringToObject(m, "name", name);
 		cJSON_AddStringToObject(m, "namespace", ev->ns);
 	}
-	cJSON_AddItemToObject(o, "regarding", ref_obj(ev));
-	cJSON_AddStringToObject(o, "eventTime", kube_microtime(wall_ms, t, sizeof(t)));
+	cJSON_AddItemToObject(o, ref_key, ref_obj(ev));
 	cJSON_AddStringToObject(o, "type", ev->type);
 	cJSON_AddStringToObject(o, "reason", ev->reason);
 	cJSON_AddStringToObject(o, "action", ev->action ? ev->action : ev->reason);
+	return o;
+}
+
+char *kube_event_body_v1(const kube_event_t *ev, int64_t wall_ms)
+{
+	char t[40];
+	char *note;
+	cJSON *o = event_head(ev, wall_ms, "events.k8s.io/v1", "regarding", &note);
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "eventTime", kube_microtime(wall_ms, t, sizeof(t)));
 	cJSON_AddStringToObject(o, "note", note);
 	cJSON_AddStringToObject(o, "reportingController",
 	                        ev->reporting_controller ? ev->reporting_controller
@@ -331,34 +347,16 @@ char *kube_event_body_v1(const kube_event_t *ev, int64_t wall_ms)
 
 char *kube_event_body_core(const kube_event_t *ev, int64_t wall_ms)
 {
-	char name[320], t[40], t2[40];
+	char t[40], t2[40];
 	char *note;
-	cJSON *o, *m, *src;
-	const char *ctl = ev && ev->reporting_controller ? ev->reporting_controller
-	                                                 : "mcp-autoscaler.io/controller";
+	cJSON *src;
+	cJSON *o = event_head(ev, wall_ms, "v1", "involvedObject", &note);
+	const char *ctl;
 
-	if (!valid_event(ev))
+	if (o == NULL)
 		return NULL;
-	note = note_cut(ev->note);
-	o = cJSON_CreateObject();
-	if (o == NULL || note == NULL) {
-		free(note);
-		cJSON_Delete(o);
-		return NULL;
-	}
-	event_name(ev, wall_ms, name, sizeof(name));
-	cJSON_AddStringToObject(o, "apiVersion", "v1");
-	cJSON_AddStringToObject(o, "kind", "Event");
-	m = cJSON_AddObjectToObject(o, "metadata");
-	if (m) {
-		cJSON_AddStringToObject(m, "name", name);
-		cJSON_AddStringToObject(m, "namespace", ev->ns);
-	}
-	cJSON_AddItemToObject(o, "involvedObject", ref_obj(ev));
-	cJSON_AddStringToObject(o, "type", ev->type);
-	cJSON_AddStringToObject(o, "reason", ev->reason);
+	ctl = ev->reporting_controller ? ev->reporting_controller : "mcp-autoscaler.io/controller";
 	cJSON_AddStringToObject(o, "message", note);
-	cJSON_AddStringToObject(o, "action", ev->action ? ev->action : ev->reason);
 	base_format_rfc3339(wall_ms, t, sizeof(t));
 	cJSON_AddStringToObject(o, "firstTimestamp", t);
 	cJSON_AddStringToObject(o, "lastTimestamp", t);
