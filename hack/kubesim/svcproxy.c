@@ -31,9 +31,10 @@ typedef struct lsn {
 	char key[400]; /* ns/name/port */
 	uint32_t ip;
 	int port;
-	int fd;        /* -1 when the bind failed */
-	bool seen;     /* kept by the last sync */
-	bool reported; /* bind failure reported */
+	int fd;         /* -1 when the bind failed */
+	bool listening; /* fd listens (only while a ready endpoint exists) */
+	bool seen;      /* kept by the last sync */
+	bool reported;  /* bind failure reported */
 	backend_t be[MAX_BACKENDS];
 	int nbe;
 	unsigned rr;
@@ -179,7 +180,11 @@ static void accept_one(ks_svcproxy_t *p, int lfd)
 		return;
 	int b = have ? connect_to(be) : -1;
 	if (b < 0) {
-		close(c); /* no ready endpoint: refuse, as kube-proxy's REJECT rule does */
+		/* The endpoint refused (it stopped between two syncs): reset the
+		 * client, as the DNAT'ed connection to the pod would have been. */
+		struct linger lg = {1, 0};
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(c);
 		return;
 	}
 	relay_t *r = calloc(1, sizeof(*r));
@@ -231,7 +236,7 @@ static void *proxy_thread(void *arg)
 		pf[n++] = (struct pollfd){p->wake[0], POLLIN, 0};
 		pthread_mutex_lock(&p->mu);
 		for (lsn_t *l = p->lsn; l && n < 1025; l = l->next) {
-			if (l->fd >= 0)
+			if (l->fd >= 0 && l->listening)
 				pf[n++] = (struct pollfd){l->fd, POLLIN, 0};
 		}
 		pthread_mutex_unlock(&p->mu);
@@ -525,8 +530,27 @@ static void sync_service(ks_svcproxy_t *p, const cJSON *svc)
 		bool report = false;
 		if (l) {
 			l->seen = true;
-			if (l->fd < 0) {
+			/* Listen only while a ready endpoint exists: a connection to
+			 * a Service without one is refused at connect, as kube-proxy's
+			 * REJECT rule does, not accepted and then closed (a client
+			 * would take that for a peer that closed it, e.g. a pool that
+			 * keeps the connection as open). The socket stays bound and
+			 * stops listening with shutdown(SHUT_RD) (Linux), so no other
+			 * socket takes the address and listen() resumes it. */
+			if (l->fd >= 0 && nbe == 0 && l->listening) {
+				shutdown(l->fd, SHUT_RD);
+				l->listening = false;
+			} else if (l->fd >= 0 && nbe > 0 && !l->listening) {
+				if (listen(l->fd, 512) == 0) {
+					l->listening = true;
+				} else {
+					close(l->fd);
+					l->fd = -1;
+				}
+			}
+			if (l->fd < 0 && nbe > 0) {
 				l->fd = open_listener(cip, port, berr, sizeof(berr));
+				l->listening = l->fd >= 0;
 				if (l->fd < 0 && !l->reported) {
 					l->reported = true;
 					report = true;
