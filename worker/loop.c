@@ -379,7 +379,11 @@ static void on_completions(loop_t *l)
 			req_t *next = r->next;
 			client_t *c = r->client;
 			double secs = (double)(now - r->arrival_ns) / 1e9;
-			metrics_observe(&l->w->m, r->result, secs, true);
+			/* Only requests the device answered are timed: a 0x0A/0x0B
+			 * the gateway gives while the device is gone says nothing
+			 * about load, and more pods would not make it faster. */
+			metrics_observe(&l->w->m, r->result, secs,
+			                r->result == RES_OK || r->result == RES_EXCEPTION);
 			c->inflight--;
 			if (c->closed) {
 				l->abandoned++;

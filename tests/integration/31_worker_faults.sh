@@ -2,7 +2,8 @@
 # Gateway exception codes per device fault: 0x04 passed through from the device,
 # 0x0B when the device stops answering, 0x0A when no device connection can be
 # had (connections closed and refused, breaker open), 0x06 when the queue is full;
-# the gateway recovers when the fault clears.
+# the gateway recovers when the fault clears; the latency histogram times only
+# the requests the device answered.
 . "$(dirname "$0")/worker_lib.inc"
 
 DS="$MCP_BIN/mcp-devsim"
@@ -46,6 +47,13 @@ wait_ready "$HTTP_w"
 out=$(loadgen --target "$GW_w" --rate 100 --duration 1s --connections 2 --expect-no-errors) ||
 	fail "no recovery after the fault cleared: $out"
 
+# The latency histogram times only what the device answered: the 0x0B and
+# 0x0A above are counted in mcp_requests_total, not in the histogram.
+hc=$(metric "$HTTP_w" 'mcp_request_duration_seconds_count')
+ok=$(metric "$HTTP_w" 'mcp_requests_total{result="ok"}')
+ex=$(metric "$HTTP_w" 'mcp_requests_total{result="exception"}')
+[ "$hc" = $((ok + ex)) ] || fail "histogram count $hc, expected ok $ok + exception $ex"
+
 # Queue full: one slow connection, queue of 2, a burst: 0x06.
 start_devsim slow --service-time 100ms
 start_worker q "$DEV_slow" --pool-size 1 --pool-max 1 --queue-max 2 --request-timeout 3s
@@ -55,4 +63,4 @@ out=$(loadgen --target "$GW_q" --rate 200 --duration 1s --connections 4 --timeou
 [ "$(sumval "$out" ok)" -ge 3 ] || fail "queued requests should still be served: $out"
 b=$(metric "$HTTP_q" 'mcp_requests_total{result="busy"}')
 [ "${b:-0}" -ge 50 ] || fail "mcp_requests_total busy=$b"
-echo "ok: worker exceptions 0x04 0x0B 0x0A 0x06 and recovery"
+echo "ok: worker exceptions 0x04 0x0B 0x0A 0x06, recovery, histogram times device answers only"

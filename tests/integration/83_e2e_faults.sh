@@ -61,6 +61,12 @@ say "worker kill: $outside errors (CSV seconds $k1..$k2)"
 killed_errs=$outside
 # The kill may push P99 over target and scale out; the right size at 200/s
 # is minReplicas again once the 10 s scale-down window passes.
+# The device outage must start from a settled state, or the kill's own
+# latency spike (scraped a round or two later) reads as a scale-up on the
+# device failure: P99 back under target in two syncs, then 2 replicas.
+wait_for 40 "the controller's P99 under target after the worker kill" p99_under_target
+sleep 2
+wait_for 40 "the controller's P99 under target after the worker kill" p99_under_target
 wait_for 40 "replicas back to 2 after the worker kill" replicas_is 2
 
 # ---- 2. device down 20 s ---------------------------------------------------
