@@ -276,9 +276,13 @@ static void dc_release(fwd_t *f, dconn_t *dc, mcppool_outcome_t outcome)
 {
 	if (dc->pc) {
 		seen_t *s = seen_slot(f, dc->pc);
+		int64_t now = base_now_ns();
 		if (s)
-			s->last_ns = base_now_ns();
-		mcppool_release(f->w->pool, dc->pc, outcome);
+			s->last_ns = now;
+		/* The pool runs on the coarse clock (worker/main.c): the exchange's
+		 * time, from the loop's clock, goes into its request histogram. */
+		mcppool_release_timed(f->w->pool, dc->pc, outcome,
+		                      dc->sent_ns > 0 ? now - dc->sent_ns : 0);
 	} else if (dc->fd >= 0) {
 		close(dc->fd); /* also leaves the epoll set */
 	}

@@ -1505,10 +1505,18 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
 
 void mcppool_release(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome)
 {
+	mcppool_release_timed(p, s, outcome, -1);
+}
+
+void mcppool_release_timed(mcppool_t *p, mcppool_conn_t *s, mcppool_outcome_t outcome,
+                           int64_t latency_ns)
+{
 	if (p == NULL || s == NULL)
 		return;
 	int64_t now = pool_now(p);
-	int64_t held = now - atomic_load_explicit(&s->acquired_ns, memory_order_relaxed);
+	int64_t held = latency_ns >= 0
+	                       ? latency_ns
+	                       : now - atomic_load_explicit(&s->acquired_ns, memory_order_relaxed);
 	int tid = stats_slot();
 	struct stripe *st = &p->stripes[tid];
 	stat_add(&st->req[hist_index(held)], 1, tid);

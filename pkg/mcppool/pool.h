@@ -134,6 +134,16 @@ int mcppool_acquire(mcppool_t *p, int64_t timeout_ms, const char *tag, mcppool_c
  * The held time is recorded in the request-latency histogram. */
 void mcppool_release(mcppool_t *p, mcppool_conn_t *c, mcppool_outcome_t outcome);
 
+/* mcppool_release() for a caller that times its exchanges itself:
+ * latency_ns (>= 0; the caller's own measurement, e.g. request written to
+ * reply read) goes into the request-latency histogram instead of the held
+ * time; negative is plain mcppool_release(). With coarse_clock = 1 the pool
+ * then reads only the coarse clock (for idle, lifetime and leak times, where
+ * a tick is plenty) and its request histogram is as precise as the caller's
+ * clock: mcp-worker runs its pool this way. */
+void mcppool_release_timed(mcppool_t *p, mcppool_conn_t *c, mcppool_outcome_t outcome,
+                           int64_t latency_ns);
+
 /* The borrowed connection's libmodbus context / socket. Borrowed pointers:
  * valid until release. The fd is always below FD_SETSIZE (libmodbus uses
  * select()). */

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -481,6 +482,46 @@ static void test_clock_sources(void **state)
 			assert_true(s.request.sum > before); /* sub-tick resolution */
 		mcppool_free(p);
 	}
+	pool_mbsrv_stop(srv);
+}
+
+/* mcppool_release_timed: the caller's latency goes into the request
+ * histogram (bucket and sum) instead of the held time; negative falls back
+ * to the held time. On the coarse clock, as mcp-worker runs it. */
+static void test_release_timed(void **state)
+{
+	pool_mbsrv_t *srv;
+	mcppool_config_t c;
+	mcppool_conn_t *conn;
+	mcppool_stats_t s;
+	(void)state;
+	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	cfg_for(srv, &c);
+	c.size = 1;
+	c.coarse_clock = 1;
+	mcppool_t *p = must_new(&c);
+	assert_string_equal(mcppool_clock_source(p), "monotonic_coarse");
+	/* 3 ms: above the 2.5 ms bound, within the 5 ms one (index 3). */
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+	mcppool_release_timed(p, conn, MCPPOOL_OK, 3000000);
+	mcppool_stats(p, &s);
+	assert_int_equal(s.request.count, 1);
+	assert_true(fabs(s.request.sum - 0.003) < 1e-9);
+	for (int i = 0; i < MCPPOOL_HIST_BUCKETS; i++)
+		assert_int_equal(s.request.buckets[i], i == 3 ? 1 : 0);
+	assert_int_equal(s.request.overflow, 0);
+	/* 0 lands in the first bucket; held 30 ms with -1 is the held time. */
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+	mcppool_release_timed(p, conn, MCPPOOL_OK, 0);
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+	base_sleep_ms(30);
+	mcppool_release_timed(p, conn, MCPPOOL_OK, -1);
+	mcppool_stats(p, &s);
+	assert_int_equal(s.request.count, 3);
+	assert_int_equal(s.request.buckets[0], 1);
+	assert_true(s.request.sum > 0.003 + 0.020 && s.request.sum < 0.003 + 1.0);
+	assert_int_equal(s.acquires, 3);
+	mcppool_free(p);
 	pool_mbsrv_stop(srv);
 }
 
@@ -1197,6 +1238,7 @@ int main(void)
 	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)1),
 	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)2),
 	        cmocka_unit_test(test_clock_sources),
+	        cmocka_unit_test(test_release_timed),
 	        cmocka_unit_test(test_thread_affinity),
 	        cmocka_unit_test(test_contention_counts),
 	        cmocka_unit_test(test_resize_under_load),
