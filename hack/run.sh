@@ -90,10 +90,18 @@ prof="$RUN_DIR/profile.txt"
 awk -v k="$RATE_SCALE" '$1 == "hold" { $2 = $2 * k } $1 == "ramp" { $2 = $2 * k; $3 = $3 * k } { print }' \
 	"$top/hack/run-profile.txt" >"$prof"
 echo "== load profile ($prof): rise, burst, hold, fall"
+# The loop runs in a subshell: ending it must end the loadgen it is waiting
+# for too (wait returns at once on a trapped signal), or a Ctrl-C or a
+# DURATION shorter than the profile would leave loadgen running.
 loop_load() {
+	lg=""
+	trap '[ -n "$lg" ] && kill "$lg" 2>/dev/null; exit 0' TERM INT
 	while :; do
 		"$bin/mcp-loadgen" --target "$svc:502" --profile "$prof" --connections 32 --max-inflight 256 \
-			--csv "$RUN_DIR/load.csv" --quiet >>"$RUN_DIR/loadgen.log" 2>&1 || true
+			--csv "$RUN_DIR/load.csv" --quiet >>"$RUN_DIR/loadgen.log" 2>&1 &
+		lg=$!
+		wait "$lg" || true
+		lg=""
 		[ "$DURATION" -gt 0 ] && break
 	done
 }
