@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,6 +81,7 @@ static int spawn(const char *prog, char *const extra[], proc_t *p)
 	if (p->pid < 0)
 		return -1;
 	if (p->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a killed bench leaves nothing running */
 		dup2(pfd[1], 2);
 		close(pfd[0]);
 		close(pfd[1]);
