@@ -3,50 +3,19 @@
 # (merge, strategic, json), scale, label/annotate, selectors, watch, events,
 # dry run, 401, 409, 410, paging, fault injection and a restart that keeps
 # the cluster. Skips only when kubectl is not installed.
-set -u
-BIN=${MCP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
+. "$(dirname "$0")/kubesim_lib.inc"
 HERE=$(cd "$(dirname "$0")" && pwd)
-if ! command -v kubectl >/dev/null 2>&1; then
-	echo "SKIP: kubectl is not installed"
-	exit 0
-fi
-command -v curl >/dev/null 2>&1 || { echo "FAIL: curl is required" >&2; exit 1; }
-
-TMP=$(mktemp -d)
-PID=""
-BG=""
-cleanup() {
-	for p in $BG $PID; do kill "$p" 2>/dev/null; done
-	for p in $BG $PID; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$TMP/kubesim.log" ] && tail -20 "$TMP/kubesim.log" >&2
-	exit 1
-}
 
 DATA=$TMP/data
 KC=$TMP/kubeconfig
 # Our own loopback range (127.5.0.0/16), random address and port.
-rnd() { od -An -N2 -tu2 /dev/urandom | tr -d ' '; }
 
 start() { # start [extra flags]: (re)starts kubesim on $ADDR:$PORT
 	"$BIN/kubesim" --data-dir "$DATA" --listen "$ADDR:$PORT" --kubeconfig "$KC" \
 		--admin "$ADDR:$APORT" --snapshot-delay 100ms --history 64 --bookmark-interval 1s \
 		"$@" >>"$TMP/kubesim.log" 2>&1 &
 	PID=$!
-	i=0
-	while [ $i -lt 100 ]; do
-		if curl -s --max-time 2 -k "https://$ADDR:$PORT/healthz" 2>/dev/null | grep -q ok; then
-			return 0
-		fi
-		kill -0 "$PID" 2>/dev/null || return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
+	ks_wait_up "$ADDR" "$PORT"
 }
 
 # --help, --version, bad flags.

@@ -6,31 +6,11 @@
 # --previous), CrashLoopBackOff with exit codes, image errors, SIGTERM grace
 # and SIGKILL after it, metrics.k8s.io (kubectl top). Skips without kubectl
 # or python3.
-set -u
-BIN=${MCP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
-if ! command -v kubectl >/dev/null 2>&1; then
-	echo "SKIP: kubectl is not installed"
-	exit 0
-fi
+. "$(dirname "$0")/kubesim_lib.inc"
 if [ ! -x /usr/bin/python3 ]; then
 	echo "SKIP: /usr/bin/python3 is not installed (the test pods use it)"
 	exit 0
 fi
-command -v curl >/dev/null 2>&1 || { echo "FAIL: curl is required" >&2; exit 1; }
-
-TMP=$(mktemp -d)
-PID=""
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$TMP/kubesim.log" ] && tail -30 "$TMP/kubesim.log" >&2
-	exit 1
-}
-rnd() { od -An -N2 -tu2 /dev/urandom | tr -d ' '; }
 
 # Our loopback range is 127.7.0.0/16: API on 127.7.X.1, pods 127.7.X+1.0/24,
 # services 127.7.X+2.0/24, X random so parallel runs do not collide.
@@ -47,26 +27,8 @@ K="kubectl --request-timeout=10s"
 	--pod-cidr "$PODNET" --service-cidr "$SVCNET" --crashloop-backoff 500ms \
 	--volume-sync 300ms --metrics-window 500ms --shutdown-grace 3s >"$TMP/kubesim.log" 2>&1 &
 PID=$!
-i=0
-until curl -s --max-time 2 -k "https://$ADDR:$PORT/healthz" 2>/dev/null | grep -q ok; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || fail "kubesim did not come up"
-	kill -0 "$PID" 2>/dev/null || fail "kubesim exited"
-	sleep 0.1
-done
+ks_wait_up "$ADDR" "$PORT" || fail "kubesim did not come up"
 
-# wait_for SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds.
-wait_for() {
-	secs=$1
-	what=$2
-	shift 2
-	n=0
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -lt $((secs * 5)) ] || fail "timed out after ${secs}s waiting for: $what"
-		sleep 0.2
-	done
-}
 # Processes started by this kubesim carry MARK in their environment.
 MARK=ks50-$$-$(rnd)
 count_procs() {

@@ -4,33 +4,17 @@
 # (graceful: the pod's TERM trap runs) and when kubesim is killed with
 # SIGKILL (the per-container shim's parent-death signal). Skips without
 # kubectl.
-set -u
-BIN=${MCP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
-if ! command -v kubectl >/dev/null 2>&1; then
-	echo "SKIP: kubectl is not installed"
-	exit 0
-fi
-command -v curl >/dev/null 2>&1 || { echo "FAIL: curl is required" >&2; exit 1; }
-
-TMP=$(mktemp -d)
-PID=""
-MARK=ks51-$$-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+. "$(dirname "$0")/kubesim_lib.inc"
+MARK=ks51-$$-$(rnd)
 marked_pids() {
 	grep -l "MARK=$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
 }
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	# Never leave anything behind, even when the test fails.
+# Never leave anything behind, even when the test fails: kubesim is killed
+# (not stopped), then every marked process.
+KS_KILL_SIG=KILL
+ks_cleanup_hook() {
 	for p in $(marked_pids); do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$TMP/kubesim.log" ] && tail -30 "$TMP/kubesim.log" >&2
-	exit 1
-}
-rnd() { od -An -N2 -tu2 /dev/urandom | tr -d ' '; }
 X=$(( 240 + $(rnd) % 5 ))
 ADDR=127.7.$X.1
 PORT=$((20000 + $(rnd) % 30000))
@@ -42,13 +26,7 @@ start() {
 		--pod-cidr "127.7.$X.0/25" --service-cidr "127.7.$X.128/25" --shutdown-grace 5s \
 		>>"$TMP/kubesim.log" 2>&1 &
 	PID=$!
-	i=0
-	until curl -s --max-time 2 -k "https://$ADDR:$PORT/healthz" 2>/dev/null | grep -q ok; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || fail "kubesim did not come up"
-		kill -0 "$PID" 2>/dev/null || fail "kubesim exited"
-		sleep 0.1
-	done
+	ks_wait_up "$ADDR" "$PORT" || fail "kubesim did not come up"
 }
 count() { marked_pids | wc -l; }
 wait_count() { # wait_count N SECONDS WHAT

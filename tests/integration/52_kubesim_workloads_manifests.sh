@@ -5,30 +5,11 @@
 # become Ready, the Services get endpoints, the controller writes the pool
 # ConfigMap and the worker reads it through its ConfigMap volume. Skips
 # without kubectl or when the programs are not built.
-set -u
-BIN=${MCP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if ! command -v kubectl >/dev/null 2>&1; then
-	echo "SKIP: kubectl is not installed"
-	exit 0
-fi
+. "$(dirname "$0")/kubesim_lib.inc"
 for p in mcp-worker mcp-devsim mcp-autoscaler; do
 	[ -x "$BIN/$p" ] || { echo "SKIP: $BIN/$p is not built"; exit 0; }
 done
-TMP=$(mktemp -d)
-PID=""
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-fail() {
-	echo "FAIL: $*" >&2
-	kubectl -n mcp get pods -o wide >&2 2>/dev/null
-	[ -f "$TMP/kubesim.log" ] && tail -30 "$TMP/kubesim.log" >&2
-	exit 1
-}
-rnd() { od -An -N2 -tu2 /dev/urandom | tr -d ' '; }
+ks_fail_hook() { kubectl -n mcp get pods -o wide >&2 2>/dev/null; }
 X=$(( 245 + $(rnd) % 3 * 3 ))
 ADDR=127.7.$X.1
 PORT=$((20000 + $(rnd) % 30000))
@@ -40,32 +21,19 @@ K="kubectl --request-timeout=10s"
 	--pod-cidr "127.7.$((X + 1)).0/24" --service-cidr "127.7.$((X + 2)).0/24" \
 	--shutdown-grace 3s >"$TMP/kubesim.log" 2>&1 &
 PID=$!
-i=0
-until curl -s --max-time 2 -k "https://$ADDR:$PORT/healthz" 2>/dev/null | grep -q ok; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || fail "kubesim did not come up"
-	sleep 0.1
-done
+ks_wait_up "$ADDR" "$PORT" || fail "kubesim did not come up"
 $K apply -k "$ROOT/manifests/" >/dev/null || fail "kubectl apply -k manifests/"
-wait_for() {
-	n=0
-	while ! eval "$2" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -lt $(($1 * 5)) ] || fail "timed out waiting for: $2"
-		sleep 0.2
-	done
-}
 all_ready() {
 	out=$($K -n mcp get pods -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
 	[ "$(echo "$out" | grep -c True)" -eq 4 ] && [ "$(echo "$out" | grep -c .)" -eq 4 ]
 }
-wait_for 30 all_ready
+wait_for 30 "controllers, devsim and the worker ready" all_ready
 for s in mcp-devsim mcp-worker mcp-autoscaler-metrics; do
 	$K -n mcp get endpoints "$s" -o jsonpath='{.subsets[*].addresses[*].ip}' | grep -q '^127\.7\.' ||
 		fail "no endpoints for $s"
 done
-wait_for 30 "$K -n mcp get cm mcp-worker-pool"
-wait_for 30 "ls $TMP/data/pods/mcp_mcp-worker-*/volumes/pool/poolSize"
+wait_for 30 "the pool ConfigMap" $K -n mcp get cm mcp-worker-pool
+wait_for 30 "the pool file in the worker's volume" sh -c "ls $TMP/data/pods/mcp_mcp-worker-*/volumes/pool/poolSize"
 $K -n mcp logs deploy/mcp-autoscaler 2>/dev/null | grep -q "config=in-cluster" ||
 	fail "the controller did not start with in-cluster config"
 echo "PASS: manifests/ run unmodified on kubesim"
