@@ -305,6 +305,27 @@ static void fmt_value(autoscale_metric_t m, double v, char *buf, size_t cap)
 	}
 }
 
+/* True when every live pod of the target is starting: not ready and started
+ * less than the initial readiness delay (HPA's 30 s) ago, as pods are right
+ * after a deploy or a scale-up. Metrics cannot exist yet: a round without
+ * any is pending, not failed (it holds, and does not count toward the
+ * fallback). False without pods. */
+static bool all_starting(const autoscale_policy_t *pol, const autoscale_input_t *in)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < in->npods; i++) {
+		const autoscale_pod_t *p = &in->pods[i];
+		if (p->deleted || p->phase == AUTOSCALE_POD_FAILED ||
+		    p->phase == AUTOSCALE_POD_SUCCEEDED)
+			continue;
+		live++;
+		if (p->ready || !p->has_start_time ||
+		    in->now - p->start_time >= (double)pol->initial_readiness_delay_ms / 1000.0)
+			return false;
+	}
+	return live > 0;
+}
+
 static int64_t milli(double v)
 {
 	/* resource.Quantity.MilliValue rounds up */
@@ -843,7 +864,8 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 	int32_t R, P, desired, prenorm = 0, stabilized = 0;
 	int32_t occ_pool_want = -1; /* pool the tier wants at R (scale-up), -1 none */
 	double conn_needed = 0;
-	bool pool_tier, normalized = false, failed_round = false, all_failed = false;
+	bool pool_tier, normalized = false, failed_round = false, all_failed = false,
+	                starting = false;
 	bool burst_now = false;
 	bool skip_metrics_reason = false;
 	int nconf = 0, ninvalid = 0, first_invalid = -1, best_m = -1;
@@ -1003,7 +1025,10 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 		if (st->burst &&
 		    in->now - st->burst_t >= (double)pol->burst_stable_window_ms / 1000.0)
 			st->burst = false;
-		if (all_failed) {
+		starting = all_failed && all_starting(pol, in);
+		if (starting) {
+			/* pending, not failed: the fallback counter stands still */
+		} else if (all_failed) {
 			st->fail_rounds++;
 			st->ok_rounds = 0;
 		} else {
@@ -1020,7 +1045,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			        autoscale_metric_name((autoscale_metric_t)first_invalid),
 			        mr[first_invalid].err);
 		}
-		if (all_failed && pol->fallback_failure_threshold > 0 &&
+		if (all_failed && !starting && pol->fallback_failure_threshold > 0 &&
 		    (st->fallback || st->fail_rounds >= pol->fallback_failure_threshold)) {
 			st->fallback = true;
 			prenorm = pol->fallback_replicas;
@@ -1053,6 +1078,9 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			        mr[first_invalid].err, (int)R);
 			if (!all_failed)
 				reason_append(d, " (no scale-down while a metric is failing)");
+			if (starting)
+				reason_append(d, " (every pod is starting: not counted toward the "
+				                 "fallback)");
 			goto pool;
 		} else {
 			prenorm = best;

@@ -1039,6 +1039,54 @@ typedef struct {
 	bool fallback; /* d.fallback after the round */
 } cstep_t;
 
+/* Pods just started (not ready, younger than the initial readiness delay,
+ * 30 s) cannot have metrics yet: such rounds hold and do not count toward
+ * the fallback, however many there are (a deploy with fast syncs used to
+ * fall back before its first worker was ready). Once the pods are older
+ * and still without metrics, the rounds count as usual. */
+static void test_starting_pods_do_not_count_for_fallback(void **state)
+{
+	(void)state;
+	static const struct {
+		double t;
+		char kind; /* of the one pod: m = not ready, no metrics */
+		int32_t want;
+		bool fallback, starting; /* starting: the reason says so */
+	} steps[] = {
+	        {0, 'm', 1, false, true},  {2, 'm', 1, false, true},  {4, 'm', 1, false, true},
+	        {10, 'm', 1, false, true}, {28, 'm', 1, false, true}, {31, 'm', 1, false, false},
+	        {33, 'm', 3, true, false},
+	};
+	const char *kv[] = {BASE, Q,   DOWN0, "fallbackReplicas", "3", "fallbackFailureThreshold",
+	                    "2",  NULL};
+	autoscale_policy_t pol;
+	autoscale_state_t *st = autoscale_state_new();
+	assert_non_null(st);
+	mkpol(kv, &pol);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		/* one pod, started at t = -1 */
+		pod_t ps[1] = {{steps[k].kind, 0, 0, 0, 0, 0, steps[k].t + 1}};
+		char names[1][16];
+		autoscale_input_t in = {0};
+		autoscale_decision_t d;
+		autoscale_pod_t *pods = build_pods(ps, 1, steps[k].t, names);
+		in.now = steps[k].t;
+		in.current_replicas = 1;
+		in.current_pool_size = 4;
+		in.pods = pods;
+		in.npods = 1;
+		assert_int_equal(autoscale_decide(&pol, st, &in, &d), 0);
+		bool says = strstr(d.reason, "every pod is starting") != NULL;
+		if (d.desired_replicas != steps[k].want || d.fallback != steps[k].fallback ||
+		    says != steps[k].starting)
+			fail_msg("step %zu t=%g: replicas %d fallback %d, want %d %d (reason: %s)",
+			         k, steps[k].t, (int)d.desired_replicas, (int)d.fallback,
+			         (int)steps[k].want, (int)steps[k].fallback, d.reason);
+		free(pods);
+	}
+	autoscale_state_free(st);
+}
+
 static void test_fallback_needs_every_metric_failing(void **state)
 {
 	(void)state;
@@ -1528,6 +1576,7 @@ int main(void)
 	        cmocka_unit_test(test_decision_rows),
 	        cmocka_unit_test(test_decision_sequences),
 	        cmocka_unit_test(test_fallback_needs_every_metric_failing),
+	        cmocka_unit_test(test_starting_pods_do_not_count_for_fallback),
 	        cmocka_unit_test(test_cpu_metric_window_readiness),
 	        cmocka_unit_test(test_metric_error_from_caller),
 	        cmocka_unit_test(test_p99_deltas_and_resets),
