@@ -14,20 +14,9 @@
 #include "autoscale/autoscale.h"
 #include "base/clock.h"
 #include "prom/prom.h"
+#include "../lib/bench_util.h"
 
 #define ROUNDS 7
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return v[n / 2];
-}
 
 static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                 0.1,    0.25,  0.5,    1,     2.5,  5,     INFINITY};
@@ -93,7 +82,7 @@ static double bench_decision(size_t npods)
 	autoscale_state_free(st);
 	free(pods);
 	free(names);
-	return median(rounds, ROUNDS);
+	return bench_median(rounds, ROUNDS);
 }
 
 static char *make_body(size_t target, size_t *len)
@@ -152,7 +141,7 @@ static void bench_prom(void)
 		br[r] = (double)len / 1e6 / ((double)(base_now_ns() - t0) / 1e9);
 	}
 	{
-		double p = median(pr, ROUNDS), b = median(br, ROUNDS);
+		double p = bench_median(pr, ROUNDS), b = bench_median(br, ROUNDS);
 		printf("bench=prom_parse bytes=%zu value=%.1f unit=MB/s baseline=memchr_lines "
 		       "baseline_value=%.1f ratio=%.3f\n",
 		       len, p, b, p / b);
@@ -204,7 +193,7 @@ static void bench_prom(void)
 			er[r] = (double)(base_now_ns() - t0) / (double)it;
 		}
 		printf("bench=prom_worker_extract bytes=%zu value=%.0f unit=ns\n", n,
-		       median(er, ROUNDS));
+		       bench_median(er, ROUNDS));
 	}
 	if (sink == 0)
 		printf("# (sink %zu)\n", sink);

@@ -41,6 +41,7 @@
 #include "base/clock.h"
 #include "mbap/link.h"
 #include "mbap/mbap.h"
+#include "../lib/bench_util.h"
 
 #define CONNS       16
 #define ROUNDS      5
@@ -191,12 +192,6 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 typedef struct {
 	double rps, p50, p99;
 	size_t samples;
@@ -280,12 +275,6 @@ static result_t run(const char *addr, double rate_total)
 	return r;
 }
 
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Added p99 at one paced rate: ROUNDS rounds, each alternating
  * HALF_SLICES direct and gateway slices and pooling each side's samples;
  * medians over the rounds. Returns the client errors. */
@@ -323,9 +312,9 @@ static int added_p99(const proc_t *dev, const proc_t *gw, double rate, half_load
 		if (samples < out->min_samples)
 			out->min_samples = samples;
 	}
-	out->p99 = median(hg99, ROUNDS);
-	out->direct_p99 = median(hd99, ROUNDS);
-	out->added = median(added, ROUNDS);
+	out->p99 = bench_median(hg99, ROUNDS);
+	out->direct_p99 = bench_median(hd99, ROUNDS);
+	out->added = bench_median(added, ROUNDS);
 	return errors;
 }
 
@@ -387,9 +376,9 @@ int main(void)
 		pratio[i] = c.rps > 0 ? p.rps / c.rps : 0;
 	}
 	memcpy(tmp, dr, sizeof(tmp));
-	half = median(tmp, ROUNDS) / 2;
+	half = bench_median(tmp, ROUNDS) / 2;
 	memcpy(tmp, gr, sizeof(tmp));
-	half_gw = median(tmp, ROUNDS) / 2;
+	half_gw = bench_median(tmp, ROUNDS) / 2;
 	errors += added_p99(&dev, &gw, half_gw, &hl);
 	errors += added_p99(&dev, &gw, half, &hdl);
 	stop(&gw);
@@ -398,8 +387,9 @@ int main(void)
 	printf("bench=gateway_vs_direct connections=%d rounds=%d p50_us=%.0f p99_us=%.0f "
 	       "direct_p50_us=%.0f direct_p99_us=%.0f value=%.0f unit=req/s baseline=direct "
 	       "baseline_value=%.0f ratio=%.2f\n",
-	       CONNS, ROUNDS, median(gp50, ROUNDS), median(gp99, ROUNDS), median(dp50, ROUNDS),
-	       median(dp99, ROUNDS), median(gr, ROUNDS), median(dr, ROUNDS), median(ratio, ROUNDS));
+	       CONNS, ROUNDS, bench_median(gp50, ROUNDS), bench_median(gp99, ROUNDS),
+	       bench_median(dp50, ROUNDS), bench_median(dp99, ROUNDS), bench_median(gr, ROUNDS),
+	       bench_median(dr, ROUNDS), bench_median(ratio, ROUNDS));
 	printf("bench=gateway_added_p99_half_load connections=%d rounds=%d rate=%.0f "
 	       "samples_min=%zu p99_us=%.0f direct_p99_us=%.0f value=%.0f unit=us\n",
 	       CONNS, ROUNDS, half, hdl.min_samples, hdl.p99, hdl.direct_p99, hdl.added);
@@ -408,7 +398,8 @@ int main(void)
 	       CONNS, ROUNDS, half_gw, hl.min_samples, hl.p99, hl.direct_p99, hl.added);
 	printf("bench=gateway_pooled_vs_connect_per_request connections=%d rounds=%d value=%.0f "
 	       "unit=req/s baseline=connect_per_request baseline_value=%.0f ratio=%.2f\n",
-	       CONNS, ROUNDS, median(pr, ROUNDS), median(cr, ROUNDS), median(pratio, ROUNDS));
+	       CONNS, ROUNDS, bench_median(pr, ROUNDS), bench_median(cr, ROUNDS),
+	       bench_median(pratio, ROUNDS));
 	if (errors)
 		fprintf(stderr, "bench_gateway: %d client errors\n", errors);
 	return errors ? 1 : 0;

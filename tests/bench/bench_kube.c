@@ -57,6 +57,7 @@
 #include "kube/loop.h"
 #include "../lib/kube_fakeapi.h"
 #include "../lib/kube_simproc.h"
+#include "../lib/bench_util.h"
 
 #define ROUNDS      5
 #define PODS        1000
@@ -66,18 +67,6 @@
 #define SIM_EVENTS  2000 /* pod updates per kubesim watch round */
 #define SIM_WINDOW  32   /* requests in flight when creating/patching */
 #define DEADLINE_MS 60000
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Heap in use by this process: small chunks in every arena plus mmapped
  * blocks (a 1.6 MB body is above the mmap threshold at first). */
@@ -317,7 +306,8 @@ static void bench_fake(void)
 			exit(1);
 		}
 	}
-	double vl = median(t_list, ROUNDS), vr = median(t_raw, ROUNDS), vm = median(mem, ROUNDS);
+	double vl = bench_median(t_list, ROUNDS), vr = bench_median(t_raw, ROUNDS),
+	       vm = bench_median(mem, ROUNDS);
 	printf("bench=kube_list_pods source=fake pods=%d bytes=%zu value=%.2f unit=ms "
 	       "baseline=raw_http_transfer "
 	       "baseline_value=%.2f ratio=%.2f\n",
@@ -384,7 +374,7 @@ static void bench_fake(void)
 		ev_inf[r] = EVENTS / ((double)(base_now_ns() - t0) / 1e9);
 		kube_informer_free(inf);
 	}
-	double ei = median(ev_inf, ROUNDS), er = median(ev_raw, ROUNDS);
+	double ei = bench_median(ev_inf, ROUNDS), er = bench_median(ev_raw, ROUNDS);
 	printf("bench=kube_watch_informer source=fake mode=backlog events=%d value=%.0f "
 	       "unit=events/s "
 	       "baseline=raw_http_stream "
@@ -688,8 +678,9 @@ static void sim_lists(sim_ctx_t *s)
 	for (int mode = 0; mode < 2; mode++) {
 		char page[16];
 		snprintf(page, sizeof(page), mode == 0 ? "all" : "%d", PAGE);
-		double vk = median(t_kube[mode], ROUNDS), vr = median(t_raw[mode], ROUNDS);
-		double vd = median(t_dec[mode], ROUNDS), vm = median(mem[mode], ROUNDS);
+		double vk = bench_median(t_kube[mode], ROUNDS),
+		       vr = bench_median(t_raw[mode], ROUNDS);
+		double vd = bench_median(t_dec[mode], ROUNDS), vm = bench_median(mem[mode], ROUNDS);
 		double body_kib = (double)bytes[mode] / 1024.0;
 		printf("bench=kube_list_pods source=kubesim pods=%d page=%s bytes=%zu "
 		       "decode_ms=%.2f "
@@ -872,9 +863,9 @@ static void sim_watch(sim_ctx_t *s)
 			}
 		}
 	}
-	double li = median(live_inf, ROUNDS), lr = median(live_raw, ROUNDS);
-	double lw = median(live_w, ROUNDS);
-	double bi = median(back_inf, ROUNDS), br = median(back_raw, ROUNDS);
+	double li = bench_median(live_inf, ROUNDS), lr = bench_median(live_raw, ROUNDS);
+	double lw = bench_median(live_w, ROUNDS);
+	double bi = bench_median(back_inf, ROUNDS), br = bench_median(back_raw, ROUNDS);
 	printf("bench=kube_watch_informer source=kubesim mode=live events=%d writes_per_s=%.0f "
 	       "value=%.0f unit=events/s baseline=raw_watch_stream baseline_value=%.0f "
 	       "ratio=%.2f\n",
@@ -882,7 +873,7 @@ static void sim_watch(sim_ctx_t *s)
 	printf("bench=kube_watch_informer source=kubesim mode=backlog events=%d "
 	       "cpu_us_per_event=%.1f value=%.0f unit=events/s baseline=raw_watch_stream "
 	       "baseline_value=%.0f ratio=%.2f\n",
-	       SIM_EVENTS, median(back_cpu, ROUNDS), bi, br, bi / br);
+	       SIM_EVENTS, bench_median(back_cpu, ROUNDS), bi, br, bi / br);
 	fflush(stdout);
 	kube_informer_free(inf);
 	kube_client_free(wc);

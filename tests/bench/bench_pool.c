@@ -27,6 +27,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "mcppool/pool.h"
+#include "../lib/bench_util.h"
 
 #define ROUNDS     5
 #define POOL_CONNS 8
@@ -155,18 +156,6 @@ static double run_loop(mcppool_t *pool, naive_pool_t *naive, int threads, long t
 	return (double)(t1 - t0) / (double)(args[0].ops * n);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ---- pooled vs connect-per-request ------------------------------------------------- */
 
 struct req_arg {
@@ -285,8 +274,8 @@ int main(void)
 			pv[r] = run_loop(pp, NULL, runs[t].threads, ops, &pc[r]);
 			nv[r] = run_loop(NULL, &naive, runs[t].threads, ops, &nc[r]);
 		}
-		double p = median(pv, ROUNDS), n = median(nv, ROUNDS);
-		double pcpu = median(pc, ROUNDS), ncpu = median(nc, ROUNDS);
+		double p = bench_median(pv, ROUNDS), n = bench_median(nv, ROUNDS);
+		double pcpu = bench_median(pc, ROUNDS), ncpu = bench_median(nc, ROUNDS);
 		/* cpu_ns / baseline_cpu_ns: CPU time per op over all threads
 		 * (medians), for reading runs on a loaded machine. */
 		printf("bench=pool_acquire_release mode=%s clock=%s threads=%d value=%.1f unit=ns "
@@ -305,7 +294,7 @@ int main(void)
 		pr[r] = run_requests(pool, srv, 4, 300);
 		cr[r] = run_requests(NULL, srv, 4, 300);
 	}
-	double p = median(pr, ROUNDS), cpr = median(cr, ROUNDS);
+	double p = bench_median(pr, ROUNDS), cpr = bench_median(cr, ROUNDS);
 	printf("bench=pool_vs_connect_per_request threads=4 value=%.0f unit=req/s "
 	       "baseline=connect_per_request baseline_value=%.0f ratio=%.2f\n",
 	       p, cpr, p / cpr);

@@ -41,6 +41,7 @@
 #include "kube/config.h"
 #include "kube/informer.h"
 #include "kube/loop.h"
+#include "../lib/bench_util.h"
 
 #define NPODS        2
 #define LOW_WANT     1 /* replicas the low load asks for */
@@ -362,34 +363,6 @@ static bool time_reached(void)
 	return base_now_ns() >= g_until_ns;
 }
 
-/* Peak RSS (VmHWM) of a process in MiB, -1 when unreadable. */
-static double hwm_mib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	double v = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "VmHWM:", 6) == 0) {
-			char *end;
-			long kb = strtol(line + 6, &end, 10);
-			if (end != line + 6)
-				v = kb / 1024.0;
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* One sync period: rounds steps, one line of output. */
 static int measure(kube_loop_t *loop, kube_client_t *c, int period_s, int rounds)
 {
@@ -442,16 +415,16 @@ static int measure(kube_loop_t *loop, kube_client_t *c, int period_s, int rounds
 			        period_s, r, react[r], wait[r], work[r], g_replicas);
 		anchor = g_first_after_ns >= 0 ? g_first_after_ns : g_change_ns;
 	}
-	qsort(react, (size_t)rounds, sizeof(double), cmp);
-	qsort(wait, (size_t)rounds, sizeof(double), cmp);
-	qsort(work, (size_t)rounds, sizeof(double), cmp);
+	qsort(react, (size_t)rounds, sizeof(double), bench_cmp_double);
+	qsort(wait, (size_t)rounds, sizeof(double), bench_cmp_double);
+	qsort(work, (size_t)rounds, sizeof(double), bench_cmp_double);
 	double med = react[rounds / 2], base = period_s * 1000.0;
 	printf("bench=reaction_time sync_period_s=%d rounds=%d wait_ms=%.0f work_ms=%.1f "
 	       "max_ms=%.0f daemon_rss_mib=%.1f value=%.0f unit=ms baseline=sync_period "
 	       "baseline_value=%.0f "
 	       "ratio=%.2f\n",
 	       period_s, rounds, wait[rounds / 2], work[rounds / 2], react[rounds - 1],
-	       hwm_mib(g_ctl), med, base, med / base);
+	       bench_hwm_mib(g_ctl), med, base, med / base);
 	fflush(stdout);
 	return 0;
 }

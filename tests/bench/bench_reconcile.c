@@ -35,6 +35,7 @@
 #include "autoscale/autoscale.h"
 #include "base/clock.h"
 #include "kube/loop.h"
+#include "../lib/bench_util.h"
 
 #define ROUNDS  5
 #define MAXPODS 1000
@@ -185,27 +186,6 @@ static double cpu_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Peak resident set of this process (VmHWM), MiB; -1 when unreadable. */
-static double vm_hwm_mib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	if (!f)
-		return -1;
-	char line[256];
-	double v = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "VmHWM:", 6) == 0) {
-			char *end;
-			long kb = strtol(line + 6, &end, 10);
-			if (end != line + 6)
-				v = kb / 1024.0;
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
 /* The daemon's --scrape-concurrency default (256), or
  * BENCH_SCRAPE_CONCURRENCY=N to see how the footprint follows it. */
 static int concurrency(void)
@@ -238,12 +218,6 @@ static void raw_done(const kube_http_result_t *r, void *arg)
 		fprintf(stderr, "bench_reconcile: raw fetch failed: %s\n",
 		        r->errmsg ? r->errmsg : "status");
 	g_raw_left--;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 typedef struct {
@@ -364,7 +338,7 @@ static int run_footprint(int n, int fd)
 	double w, c;
 	for (int r = 0; r < ROUNDS && rc == 0; r++)
 		rc = reconcile_round(&x, r, &w, &c);
-	double rss = vm_hwm_mib();
+	double rss = bench_hwm_mib(0);
 	side_free(&x);
 	if (rc == 0 && write(fd, &rss, sizeof(rss)) != (ssize_t)sizeof(rss))
 		rc = -1;
@@ -389,9 +363,9 @@ static int run_timing(int n, double rss)
 	side_free(&x);
 	if (rc != 0)
 		return 1;
-	qsort(wall, ROUNDS, sizeof(double), cmp);
-	qsort(cpu, ROUNDS, sizeof(double), cmp);
-	qsort(base, ROUNDS, sizeof(double), cmp);
+	qsort(wall, ROUNDS, sizeof(double), bench_cmp_double);
+	qsort(cpu, ROUNDS, sizeof(double), bench_cmp_double);
+	qsort(base, ROUNDS, sizeof(double), bench_cmp_double);
 	double wm = wall[ROUNDS / 2], b = base[ROUNDS / 2];
 	printf("bench=reconcile_pods pods=%d wall_ms=%.2f cpu_ms=%.2f rss_mib=%.1f value=%.2f "
 	       "unit=ms baseline=raw_fetch baseline_value=%.2f ratio=%.2f\n",
