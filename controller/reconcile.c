@@ -1199,12 +1199,7 @@ ctl_t *ctl_new(kube_loop_t *loop, const kube_config_t *kcfg, const ctl_opts_t *o
 	c->client = kube_client_new(loop, kcfg, &co, err, errlen);
 	if (!c->client)
 		goto fail;
-	kube_client_opts_t mo;
-	kube_client_opts_default(&mo);
-	if (o->qps > 0)
-		mo.qps = o->qps;
-	if (o->burst > 0)
-		mo.burst = o->burst;
+	kube_client_opts_t mo = co; /* same rate limit; its own timeout, no retries */
 	mo.timeout_ms = o->scrape_timeout_ms > 0 ? o->scrape_timeout_ms : 2000;
 	mo.backoff.max_retries = 0;
 	c->mclient = kube_client_new(loop, kcfg, &mo, err, errlen);
