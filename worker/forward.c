@@ -79,6 +79,7 @@ typedef struct {
 struct fwd {
 	worker_t *w;
 	int ep;
+	int lane; /* index of this loop in w->lanes */
 	dconn_t *dcs;
 	int ndcs;
 	dconn_t *free_dcs;
@@ -120,9 +121,35 @@ static void timer_remove(fwd_t *f, req_t *r)
 	r->tprev = r->tnext = NULL;
 }
 
-static void set_waiting(fwd_t *f)
+/* After the queue changed by delta: the worker-wide count (mcp_pool_waiters,
+ * --queue-max) and this loop's oldest waiter, which the other loops read. */
+static void set_waiting(fwd_t *f, int delta)
 {
-	atomic_store_explicit(&f->w->m.waiting, f->qlen, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->w->m.waiting, delta, memory_order_relaxed);
+	atomic_store_explicit(&f->w->lanes[f->lane].head_ns, f->qhead ? f->qhead->arrival_ns : 0,
+	                      memory_order_relaxed);
+}
+
+/* The loop whose oldest waiter arrived before t (the oldest such), or -1.
+ * A connection goes to the oldest request of the whole worker, not to the
+ * loop that happened to give it back: each loop only borrows without
+ * waiting, so without this a loop that holds no connection under overload
+ * would see none (its 1 ms polls find the pool empty). */
+static int older_elsewhere(const fwd_t *f, int64_t t)
+{
+	const worker_t *w = f->w;
+	int best = -1;
+	for (int i = 0; i < w->nlanes; i++) {
+		int64_t h;
+		if (i == f->lane)
+			continue;
+		h = atomic_load_explicit(&w->lanes[i].head_ns, memory_order_relaxed);
+		if (h != 0 && h < t) {
+			t = h;
+			best = i;
+		}
+	}
+	return best;
 }
 
 static void enqueue(fwd_t *f, req_t *r, bool front)
@@ -143,7 +170,7 @@ static void enqueue(fwd_t *f, req_t *r, bool front)
 		f->qtail = r;
 	}
 	f->qlen++;
-	set_waiting(f);
+	set_waiting(f, 1);
 }
 
 static req_t *dequeue(fwd_t *f)
@@ -157,7 +184,7 @@ static req_t *dequeue(fwd_t *f)
 	f->qlen--;
 	r->queued = false;
 	r->next = NULL;
-	set_waiting(f);
+	set_waiting(f, -1);
 	return r;
 }
 
@@ -177,7 +204,7 @@ static void queue_remove(fwd_t *f, req_t *r)
 		f->qlen--;
 		r->queued = false;
 		r->next = NULL;
-		set_waiting(f);
+		set_waiting(f, -1);
 		return;
 	}
 }
@@ -269,6 +296,8 @@ static void dc_put(fwd_t *f, dconn_t *dc)
 	dc->next_free = f->free_dcs;
 	f->free_dcs = dc;
 	f->nbusy--;
+	if (f->w->pool == NULL)
+		atomic_fetch_sub(&f->w->cpr_open, 1); /* reserved in start_cpr */
 }
 
 /* Gives dc's connection back (pool) or closes it (connect-per-request). */
@@ -535,8 +564,13 @@ static bool start_cpr(fwd_t *f, req_t *r)
 	int one = 1;
 	int64_t now = base_now_ns();
 	struct epoll_event ev;
-	if (f->nbusy >= atomic_load(&w->m.target_size))
-		return false;
+	int open = atomic_load(&w->cpr_open);
+	/* At most the target size open at once over all loops: reserve one
+	 * (given back by dc_put, or below when it is not used). */
+	do {
+		if (open >= atomic_load(&w->m.target_size))
+			return false;
+	} while (!atomic_compare_exchange_weak(&w->cpr_open, &open, open + 1));
 	if (f->dev_salen == 0) {
 		char host[256];
 		const char *colon = strrchr(w->o->device, ':');
@@ -544,6 +578,7 @@ static bool start_cpr(fwd_t *f, req_t *r)
 		snprintf(host, sizeof(host), "%.*s", (int)(colon - w->o->device), w->o->device);
 		hints.ai_socktype = SOCK_STREAM;
 		if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
+			atomic_fetch_sub(&w->cpr_open, 1);
 			atomic_store(&w->m.cpr_up, 0);
 			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
 			return true;
@@ -558,6 +593,7 @@ static bool start_cpr(fwd_t *f, req_t *r)
 	               errno != EINPROGRESS)) {
 		if (fd >= 0)
 			close(fd);
+		atomic_fetch_sub(&w->cpr_open, 1);
 		atomic_store(&w->m.cpr_up, 0);
 		finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
 		return true;
@@ -566,6 +602,7 @@ static bool start_cpr(fwd_t *f, req_t *r)
 	dc = dc_get(f);
 	if (dc == NULL) {
 		close(fd);
+		atomic_fetch_sub(&w->cpr_open, 1);
 		return false;
 	}
 	dc->fd = fd;
@@ -599,11 +636,21 @@ static void pump(fwd_t *f)
 	now = base_now_ns();
 	while (f->qhead) {
 		req_t *r = dequeue(f);
+		int older;
 		if (r->deadline_ns - now <= f->svc_ewma_ns) {
 			/* Too little deadline left for the device to answer: it
 			 * would only be answered late and hold a connection. */
 			finish_exception(f, r, MBAP_EXC_GW_PATH, RES_UNAVAILABLE);
 			continue;
+		}
+		older = older_elsewhere(f, r->arrival_ns);
+		if (older >= 0) {
+			/* Another loop has waited longer: let it take the
+			 * connection; this loop tries again when woken, on its
+			 * next give-back or poll. */
+			enqueue(f, r, true);
+			loop_kick(f->w, older);
+			break;
 		}
 		if (!try_start(f, r)) {
 			enqueue(f, r, true);
@@ -628,13 +675,23 @@ void fwd_submit(fwd_t *f, req_t *r)
 		f->thead = r;
 	f->ttail = r;
 	f->inside++;
-	if (f->qhead == NULL && try_start(f, r))
-		return;
-	if (f->qlen >= f->w->o->queue_max) {
+	if (f->qhead == NULL) {
+		int older = older_elsewhere(f, r->arrival_ns);
+		if (older < 0 && try_start(f, r))
+			return;
+		if (older >= 0)
+			loop_kick(f->w, older);
+	}
+	if (atomic_load_explicit(&f->w->m.waiting, memory_order_relaxed) >= f->w->o->queue_max) {
 		finish_exception(f, r, MBAP_EXC_BUSY, RES_BUSY);
 		return;
 	}
 	enqueue(f, r, false);
+}
+
+void fwd_poke(fwd_t *f)
+{
+	pump(f);
 }
 
 bool fwd_owns(const fwd_t *f, const void *ptr)
@@ -684,7 +741,10 @@ void fwd_event(fwd_t *f, void *ptr, uint32_t events)
  * one (pump() from dc_reply/dc_failed), so there is nothing to poll for. */
 static bool want_poll(const fwd_t *f)
 {
-	return f->qhead != NULL && f->nbusy < atomic_load(&f->w->m.target_size);
+	int target = atomic_load(&f->w->m.target_size);
+	if (f->qhead == NULL)
+		return false;
+	return f->w->pool ? f->nbusy < target : atomic_load(&f->w->cpr_open) < target;
 }
 
 void fwd_run_timers(fwd_t *f, int64_t now)
@@ -807,7 +867,7 @@ void fwd_abort(fwd_t *f)
 			dc_release(f, &f->dcs[i], MCPPOOL_BROKEN_IO);
 }
 
-int fwd_new(worker_t *w, int ep, fwd_t **out, char *err, size_t errlen)
+int fwd_new(worker_t *w, int ep, int lane, fwd_t **out, char *err, size_t errlen)
 {
 	fwd_t *f = calloc(1, sizeof(*f));
 	*out = NULL;
@@ -815,6 +875,7 @@ int fwd_new(worker_t *w, int ep, fwd_t **out, char *err, size_t errlen)
 		goto fail;
 	f->w = w;
 	f->ep = ep;
+	f->lane = lane;
 	f->ndcs = (int)w->o->pool_max;
 	f->dcs = calloc((size_t)f->ndcs, sizeof(*f->dcs));
 	f->seen_cap = 16;

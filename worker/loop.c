@@ -1,5 +1,14 @@
-/* The worker's event loop: clients, framing, validation, answers, pool size
- * file, signals, drain. Device I/O runs in the same loop (forward.c). */
+/* The worker's event loops: clients, framing, validation, answers, pool size
+ * file, signals, drain. Device I/O runs in the same loop (forward.c).
+ *
+ * --threads loops run the same code, each with its own epoll set, clients
+ * and forwarder. Loop 0 (the main thread) also accepts: each new client goes
+ * to the loop serving the fewest, through that loop's lane pipe, and stays
+ * there. Loop 0 alone reads the signalfd and the pool size file; on SIGTERM
+ * it sets w->drain and wakes the others, and each loop drains its own
+ * clients. One loop tops out near one core, and on a machine shared with
+ * busy clients a single loop also loses the CPU to them at every wake-up it
+ * causes: see docs/worker.md "Threads". */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -13,6 +22,8 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -48,10 +59,22 @@ typedef struct client {
 } client_t;
 
 /* epoll tags: small integers for the fixed fds, pointers for clients. */
-enum { TAG_LISTEN = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_MAX };
+enum { TAG_LISTEN = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_LANE, TAG_MAX };
+
+/* Through a lane's pipe: a client handed over by loop 0 (fd >= 0) or a
+ * wake-up (fd -1). Below PIPE_BUF, so writes are atomic and whole. */
+typedef struct {
+	int fd;
+	uint64_t id;
+	char peer[64];
+} lane_msg_t;
 
 typedef struct {
 	worker_t *w;
+	int idx; /* this loop's lane */
+	lane_t *lane;
+	pthread_t th;
+	int rc;
 	fwd_t *f;
 	int ep;
 	int64_t now; /* time of the last epoll_wait return */
@@ -120,6 +143,7 @@ static void client_close(loop_t *l, client_t *c, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	l->nclients--;
+	atomic_fetch_sub(&l->lane->nclients, 1);
 	atomic_fetch_sub(&l->w->m.clients, 1);
 	if (c->inflight == 0)
 		bury(l, c);
@@ -309,14 +333,51 @@ static void client_read(loop_t *l, client_t *c)
 	}
 }
 
+/* Takes a client: from loop 0's accept or from this loop's lane. The lane's
+ * and the worker's client counts were raised by the acceptor; undone here
+ * when the client cannot be taken. */
+static void adopt(loop_t *l, int fd, uint64_t id, const char *peer)
+{
+	client_t *c = calloc(1, sizeof(*c));
+	struct epoll_event ev;
+	if (c != NULL) {
+		c->fd = fd;
+		c->id = id;
+		c->born_ns = base_now_ns();
+		c->last_rx_ns = c->born_ns;
+		c->reading = true;
+		snprintf(c->peer, sizeof(c->peer), "%s", peer);
+		base_buf_init(&c->out, CLIENT_OUT_CAP);
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = c;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) == 0) {
+			c->next = l->clients;
+			if (l->clients)
+				l->clients->prev = c;
+			l->clients = c;
+			l->nclients++;
+			return;
+		}
+		base_buf_free(&c->out);
+		free(c);
+	}
+	base_logf(BASE_LOG_WARN, "client_refused", "cannot take client %s: %s", peer,
+	          c ? strerror(errno) : "out of memory");
+	close(fd);
+	atomic_fetch_sub(&l->lane->nclients, 1);
+	atomic_fetch_sub(&l->w->m.clients, 1);
+}
+
+/* Loop 0: accepts and hands each client to the loop serving the fewest. */
 static void accept_clients(loop_t *l)
 {
+	worker_t *w = l->w;
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int one = 1;
-		client_t *c;
-		struct epoll_event ev;
+		int to = 0;
+		lane_msg_t msg = {0};
 		char host[48], port[8];
 		int fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -326,43 +387,56 @@ static void accept_clients(loop_t *l)
 				base_logf(BASE_LOG_WARN, "accept", "%s", strerror(errno));
 			return;
 		}
-		if (l->nclients >= l->w->o->max_clients) {
+		if (atomic_load(&w->m.clients) >= w->o->max_clients) {
 			base_log(BASE_LOG_WARN, "client_refused", "reason", "max-clients reached",
 			         (char *)NULL);
 			close(fd);
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->fd = fd;
-		c->id = ++l->next_id;
-		c->born_ns = base_now_ns();
-		c->last_rx_ns = c->born_ns;
-		c->reading = true;
-		base_buf_init(&c->out, CLIENT_OUT_CAP);
+		msg.fd = fd;
+		msg.id = ++l->next_id;
 		if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
 		                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
-		ev.events = EPOLLIN | EPOLLRDHUP;
-		ev.data.ptr = c;
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			snprintf(msg.peer, sizeof(msg.peer), "%s:%s", host, port);
+		for (int i = 1; i < w->nlanes; i++)
+			if (atomic_load(&w->lanes[i].nclients) < atomic_load(&w->lanes[to].nclients))
+				to = i;
+		atomic_fetch_add(&w->lanes[to].nclients, 1);
+		atomic_fetch_add(&w->m.clients, 1);
+		metrics_count(&w->m, &w->m.clients_accepted);
+		if (to == l->idx) {
+			adopt(l, fd, msg.id, msg.peer);
+		} else if (write(w->lanes[to].pipe_wr, &msg, sizeof(msg)) != (ssize_t)sizeof(msg)) {
+			/* Only when that loop has thousands of hand-overs unread. */
+			base_log(BASE_LOG_WARN, "client_refused", "peer", msg.peer, "reason",
+			         "event loop not taking clients", (char *)NULL);
 			close(fd);
-			base_buf_free(&c->out);
-			free(c);
-			continue;
+			atomic_fetch_sub(&w->lanes[to].nclients, 1);
+			atomic_fetch_sub(&w->m.clients, 1);
 		}
-		c->next = l->clients;
-		if (l->clients)
-			l->clients->prev = c;
-		l->clients = c;
-		l->nclients++;
-		atomic_fetch_add(&l->w->m.clients, 1);
-		metrics_count(&l->w->m, &l->w->m.clients_accepted);
 	}
+}
+
+void loop_kick(worker_t *w, int lane)
+{
+	lane_msg_t msg = {.fd = -1};
+	lane_t *ln = &w->lanes[lane];
+	/* One wake-up in the pipe is enough; a full pipe wakes it anyway. */
+	if (!atomic_exchange(&ln->kicked, true) &&
+	    write(ln->pipe_wr, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		atomic_store(&ln->kicked, false);
+}
+
+int64_t loop_heartbeat_ns(worker_t *w)
+{
+	int64_t oldest = INT64_MAX;
+	for (int i = 0; i < w->nlanes; i++) {
+		int64_t h = atomic_load(&w->lanes[i].heartbeat_ns);
+		if (h < oldest)
+			oldest = h;
+	}
+	return oldest;
 }
 
 /* Sends the forwarder's answers to their clients. A client that reads again
@@ -570,7 +644,7 @@ static void tick(loop_t *l)
 			}
 		}
 	}
-	if (now >= l->next_file_check_ns) {
+	if (l->idx == 0 && now >= l->next_file_check_ns) {
 		/* Belt and braces: re-arm a lost watch and re-read now and then. */
 		watch_dir(l);
 		apply_size_file(l);
@@ -580,165 +654,119 @@ static void tick(loop_t *l)
 
 static void start_drain(loop_t *l)
 {
-	char grace[32], inflight[16];
+	char grace[32], inflight[16], loop[12];
+	worker_t *w = l->w;
 	l->draining = true;
-	atomic_store(&l->w->m.draining, true);
+	atomic_store(&w->m.draining, true);
 	l->drain_start_ns = base_now_ns();
-	l->drain_deadline_ns = l->drain_start_ns + l->w->o->drain_grace_ms * 1000000;
-	epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfd, NULL);
-	close(l->lfd);
-	l->lfd = -1;
-	snprintf(grace, sizeof(grace), "%lldms", (long long)l->w->o->drain_grace_ms);
+	l->drain_deadline_ns = l->drain_start_ns + w->o->drain_grace_ms * 1000000;
+	if (l->lfd >= 0) {
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfd, NULL);
+		close(l->lfd);
+		l->lfd = -1;
+	}
+	if (l->idx == 0) {
+		atomic_store(&w->drain, true);
+		for (int i = 1; i < w->nlanes; i++)
+			loop_kick(w, i);
+	}
+	snprintf(grace, sizeof(grace), "%lldms", (long long)w->o->drain_grace_ms);
 	snprintf(inflight, sizeof(inflight), "%d", fwd_inflight(l->f));
-	base_log(BASE_LOG_INFO, "drain_start", "grace", grace, "inflight", inflight, (char *)NULL);
+	snprintf(loop, sizeof(loop), "%d", l->idx);
+	base_log(BASE_LOG_INFO, "drain_start", "loop", loop, "grace", grace, "inflight", inflight,
+	         (char *)NULL);
 	/* Clients keep being read and answered; tick() closes each one
 	 * gracefully between its requests. */
 	l->next_tick_ns = 0;
 }
 
-int loop_run(worker_t *w)
+/* A lane's pipe: handed-over clients, then the reason for the wake-up
+ * (drain, or a connection given back for this loop's queue). */
+static void on_lane(loop_t *l)
 {
-	loop_t l = {.w = w, .ep = -1, .lfd = -1, .sfd = -1, .ifd = -1, .iwd = -1};
-	struct epoll_event ev;
-	sigset_t mask;
-	char host[256], bound[80], hb[64], pb[8];
-	const char *colon = strrchr(w->o->listen, ':');
-	struct addrinfo hints = {0}, *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int one = 1;
+	lane_msg_t msgs[32];
+	for (;;) {
+		ssize_t n = read(l->lane->pipe_rd, msgs, sizeof(msgs));
+		if (n <= 0)
+			break;
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+			if (msgs[i].fd >= 0)
+				adopt(l, msgs[i].fd, msgs[i].id, msgs[i].peer);
+	}
+	/* Cleared after the pipe is empty and before looking at why: a kicker
+	 * that found it set wrote nothing, and its change (set before its
+	 * kick) is seen below; a later one writes again. Cleared first, a
+	 * wake-up written between the clear and the read would be eaten here
+	 * and leave the flag set with an empty pipe: every later kick lost. */
+	atomic_exchange(&l->lane->kicked, false);
+	if (atomic_load(&l->w->drain) && !l->draining)
+		start_drain(l);
+	fwd_poke(l->f);
+}
+
+/* One loop until its drain ends (or a fatal error); frees what it owns. */
+static int loop_body(loop_t *l)
+{
 	int rc = 1;
-
-	l.pol.any_unit = !w->o->unit_filter;
-	l.pol.unit = (uint8_t)w->o->unit_id;
-	l.pol.accept_0_255 = true;
-
-	if (colon == NULL || colon == w->o->listen ||
-	    (size_t)(colon - w->o->listen) >= sizeof(host)) {
-		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", "not ADDR:PORT",
-		         (char *)NULL);
-		return 2;
-	}
-	memcpy(host, w->o->listen, (size_t)(colon - w->o->listen));
-	host[colon - w->o->listen] = '\0';
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", "cannot resolve",
-		         (char *)NULL);
-		return 2;
-	}
-	l.lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l.lfd < 0 || setsockopt(l.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(l.lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(l.lfd, 1024) != 0 ||
-	    getsockname(l.lfd, (struct sockaddr *)&ss, &sl) != 0) {
-		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", strerror(errno),
-		         (char *)NULL);
-		freeaddrinfo(ai);
-		if (l.lfd >= 0)
-			close(l.lfd);
-		return 2;
-	}
-	freeaddrinfo(ai);
-	getnameinfo((struct sockaddr *)&ss, sl, hb, sizeof(hb), pb, sizeof(pb),
-	            NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(bound, sizeof(bound), "%s:%s", hb, pb);
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	l.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	l.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (l.sfd < 0 || l.ep < 0) {
-		base_logf(BASE_LOG_ERROR, "loop", "signalfd/epoll: %s", strerror(errno));
-		goto out;
-	}
-	{
-		char err[256];
-		if (fwd_new(w, l.ep, &l.f, err, sizeof(err)) != 0) {
-			base_log(BASE_LOG_ERROR, "loop", "error", err, (char *)NULL);
-			goto out;
-		}
-	}
-	if (w->o->pool_size_file[0]) {
-		split_path(&l, w->o->pool_size_file);
-		l.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		watch_dir(&l);
-		if (l.iwd < 0)
-			base_log(BASE_LOG_WARN, "pool_size_file", "dir", l.dir, "error",
-			         strerror(errno), "action", "poll every 5s until it exists",
-			         (char *)NULL);
-		apply_size_file(&l);
-	}
-	ev.events = EPOLLIN;
-	ev.data.u64 = TAG_LISTEN;
-	epoll_ctl(l.ep, EPOLL_CTL_ADD, l.lfd, &ev);
-	ev.data.u64 = TAG_SIGNAL;
-	epoll_ctl(l.ep, EPOLL_CTL_ADD, l.sfd, &ev);
-	if (l.ifd >= 0) {
-		ev.data.u64 = TAG_INOTIFY;
-		epoll_ctl(l.ep, EPOLL_CTL_ADD, l.ifd, &ev);
-	}
-	l.next_file_check_ns = base_now_ns() + 5000000000LL;
-	base_log(BASE_LOG_INFO, "listening", "addr", bound, "device", w->o->device, "mode",
-	         w->pool ? "pooled" : "connect-per-request", (char *)NULL);
-
 	for (;;) {
 		struct epoll_event evs[64];
 		int64_t now = base_now_ns();
 		int wait_ms =
-		        l.next_tick_ns > now ? (int)((l.next_tick_ns - now + 999999) / 1000000) : 0;
-		int n = epoll_wait(l.ep, evs, 64, fwd_next_ms(l.f, now, wait_ms));
+		        l->next_tick_ns > now ? (int)((l->next_tick_ns - now + 999999) / 1000000) : 0;
+		int n = epoll_wait(l->ep, evs, 64, fwd_next_ms(l->f, now, wait_ms));
 		if (n < 0 && errno != EINTR) {
 			base_logf(BASE_LOG_ERROR, "loop", "epoll_wait: %s", strerror(errno));
 			goto out;
 		}
-		l.now = base_now_ns();
-		atomic_store_explicit(&w->m.heartbeat_ns, l.now, memory_order_relaxed);
+		l->now = base_now_ns();
+		atomic_store_explicit(&l->lane->heartbeat_ns, l->now, memory_order_relaxed);
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_LISTEN) {
-				if (l.lfd >= 0)
-					accept_clients(&l);
+				if (l->lfd >= 0)
+					accept_clients(l);
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
-				while (read(l.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					if (!l.draining)
-						start_drain(&l);
+				while (read(l->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (!l->draining)
+						start_drain(l);
 				}
 			} else if (tag == TAG_INOTIFY) {
-				on_inotify(&l);
-			} else if (fwd_owns(l.f, evs[i].data.ptr)) {
-				fwd_event(l.f, evs[i].data.ptr, evs[i].events);
+				on_inotify(l);
+			} else if (tag == TAG_LANE) {
+				on_lane(l);
+			} else if (fwd_owns(l->f, evs[i].data.ptr)) {
+				fwd_event(l->f, evs[i].data.ptr, evs[i].events);
 			} else {
 				client_t *c = evs[i].data.ptr;
 				if (c->closed)
 					continue;
 				if (evs[i].events & EPOLLOUT)
-					client_flush(&l, c);
+					client_flush(l, c);
 				if (!c->closed && c->reading &&
 				    (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-					client_read(&l, c);
+					client_read(l, c);
 				else if (!c->closed && (evs[i].events & (EPOLLHUP | EPOLLERR)))
-					client_close(&l, c, "hangup");
+					client_close(l, c, "hangup");
 			}
-			on_completions(&l);
+			on_completions(l);
 		}
-		fwd_run_timers(l.f, base_now_ns());
-		on_completions(&l);
-		free_dead(&l);
-		if (l.now >= l.next_tick_ns) {
-			tick(&l);
-			free_dead(&l);
-			l.next_tick_ns = l.now + (l.draining ? DRAIN_TICK_MS : TICK_MS) * 1000000LL;
+		fwd_run_timers(l->f, base_now_ns());
+		on_completions(l);
+		free_dead(l);
+		if (l->now >= l->next_tick_ns) {
+			tick(l);
+			free_dead(l);
+			l->next_tick_ns = l->now + (l->draining ? DRAIN_TICK_MS : TICK_MS) * 1000000LL;
 		}
-		if (l.draining) {
-			if (fwd_inflight(l.f) == 0 && l.clients == NULL)
+		if (l->draining) {
+			if (fwd_inflight(l->f) == 0 && l->clients == NULL)
 				break;
-			if (l.now >= l.drain_deadline_ns) {
-				char left[16];
-				snprintf(left, sizeof(left), "%d", fwd_inflight(l.f));
-				base_log(BASE_LOG_WARN, "drain_timeout", "inflight", left,
+			if (l->now >= l->drain_deadline_ns) {
+				char left[16], loop[12];
+				snprintf(left, sizeof(left), "%d", fwd_inflight(l->f));
+				snprintf(loop, sizeof(loop), "%d", l->idx);
+				base_log(BASE_LOG_WARN, "drain_timeout", "loop", loop, "inflight", left,
 				         (char *)NULL);
 				break;
 			}
@@ -748,27 +776,232 @@ int loop_run(worker_t *w)
 out:
 	/* Close the remaining clients; requests still inside end as 0x0B into
 	 * closed clients and are freed here. */
-	while (l.clients)
-		client_close(&l, l.clients, "shutdown");
-	if (l.f) {
-		fwd_abort(l.f);
-		on_completions(&l);
+	while (l->clients)
+		client_close(l, l->clients, "shutdown");
+	if (l->f) {
+		fwd_abort(l->f);
+		on_completions(l);
 	}
-	free_dead(&l);
-	fwd_free(l.f);
+	free_dead(l);
+	fwd_free(l->f);
+	l->f = NULL;
+	/* Gone from /healthz's view: the loops still draining speak for it. */
+	atomic_store(&l->lane->heartbeat_ns, INT64_MAX);
+	return rc;
+}
+
+static void *loop_thread(void *arg)
+{
+	loop_t *l = arg;
+	l->rc = loop_body(l);
+	if (l->rc != 0) {
+		/* This loop's clients are gone; stop the worker rather than run
+		 * short of a loop (the orchestrator restarts it). */
+		kill(getpid(), SIGTERM);
+	}
+	return NULL;
+}
+
+/* Epoll set, forwarder and lane pipe of loop i. */
+static int loop_init(worker_t *w, loop_t *l, int i)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LANE};
+	char err[256];
+	memset(l, 0, sizeof(*l));
+	l->w = w;
+	l->idx = i;
+	l->lane = &w->lanes[i];
+	l->lfd = l->sfd = l->ifd = l->iwd = -1;
+	l->pol.any_unit = !w->o->unit_filter;
+	l->pol.unit = (uint8_t)w->o->unit_id;
+	l->pol.accept_0_255 = true;
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lane->pipe_rd, &ev) != 0) {
+		base_logf(BASE_LOG_ERROR, "loop", "epoll: %s", strerror(errno));
+		return -1;
+	}
+	if (fwd_new(w, l->ep, i, &l->f, err, sizeof(err)) != 0) {
+		base_log(BASE_LOG_ERROR, "loop", "error", err, (char *)NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int loop_lanes_init(worker_t *w, int n, char *err, size_t errlen)
+{
+	w->lanes = calloc((size_t)n, sizeof(*w->lanes));
+	if (w->lanes == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->nlanes = n;
+	for (int i = 0; i < n; i++) {
+		int p[2];
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+			snprintf(err, errlen, "pipe: %s", strerror(errno));
+			w->lanes[i].pipe_rd = w->lanes[i].pipe_wr = -1;
+			continue;
+		}
+		w->lanes[i].pipe_rd = p[0];
+		w->lanes[i].pipe_wr = p[1];
+		atomic_store(&w->lanes[i].heartbeat_ns, base_now_ns());
+	}
+	for (int i = 0; i < n; i++)
+		if (w->lanes[i].pipe_rd < 0)
+			return -1;
+	return 0;
+}
+
+void loop_lanes_free(worker_t *w)
+{
+	for (int i = 0; i < w->nlanes; i++) {
+		lane_msg_t m;
+		/* A client handed over as its loop ended: close it. */
+		while (w->lanes[i].pipe_rd >= 0 &&
+		       read(w->lanes[i].pipe_rd, &m, sizeof(m)) == (ssize_t)sizeof(m))
+			if (m.fd >= 0)
+				close(m.fd);
+		if (w->lanes[i].pipe_rd >= 0)
+			close(w->lanes[i].pipe_rd);
+		if (w->lanes[i].pipe_wr >= 0)
+			close(w->lanes[i].pipe_wr);
+	}
+	free(w->lanes);
+	w->lanes = NULL;
+	w->nlanes = 0;
+}
+
+int loop_run(worker_t *w)
+{
+	loop_t *ls = calloc((size_t)w->nlanes, sizeof(*ls));
+	loop_t *l = ls;
+	struct epoll_event ev;
+	sigset_t mask;
+	char host[256], bound[80], hb[64], pb[8], nloops[12];
+	const char *colon = strrchr(w->o->listen, ':');
+	struct addrinfo hints = {0}, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int one = 1;
+	int rc = 1;
+	int started = 1;
+	uint64_t answered = 0, abandoned = 0;
+
+	if (ls == NULL) {
+		base_log(BASE_LOG_ERROR, "loop", "error", "out of memory", (char *)NULL);
+		return 1;
+	}
+	for (int i = 0; i < w->nlanes; i++)
+		ls[i].ep = ls[i].lfd = ls[i].sfd = ls[i].ifd = -1;
+	if (colon == NULL || colon == w->o->listen ||
+	    (size_t)(colon - w->o->listen) >= sizeof(host)) {
+		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", "not ADDR:PORT",
+		         (char *)NULL);
+		free(ls);
+		return 2;
+	}
+	memcpy(host, w->o->listen, (size_t)(colon - w->o->listen));
+	host[colon - w->o->listen] = '\0';
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
+		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", "cannot resolve",
+		         (char *)NULL);
+		free(ls);
+		return 2;
+	}
+	for (int i = 0; i < w->nlanes; i++) {
+		if (loop_init(w, &ls[i], i) != 0) {
+			freeaddrinfo(ai);
+			goto out;
+		}
+	}
+	l->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->lfd < 0 || setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(l->lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(l->lfd, 1024) != 0 ||
+	    getsockname(l->lfd, (struct sockaddr *)&ss, &sl) != 0) {
+		base_log(BASE_LOG_ERROR, "listen", "addr", w->o->listen, "error", strerror(errno),
+		         (char *)NULL);
+		freeaddrinfo(ai);
+		rc = 2;
+		goto out;
+	}
+	freeaddrinfo(ai);
+	getnameinfo((struct sockaddr *)&ss, sl, hb, sizeof(hb), pb, sizeof(pb),
+	            NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(bound, sizeof(bound), "%s:%s", hb, pb);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	l->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->sfd < 0) {
+		base_logf(BASE_LOG_ERROR, "loop", "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if (w->o->pool_size_file[0]) {
+		split_path(l, w->o->pool_size_file);
+		l->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		watch_dir(l);
+		if (l->iwd < 0)
+			base_log(BASE_LOG_WARN, "pool_size_file", "dir", l->dir, "error",
+			         strerror(errno), "action", "poll every 5s until it exists",
+			         (char *)NULL);
+		apply_size_file(l);
+	}
+	ev.events = EPOLLIN;
+	ev.data.u64 = TAG_LISTEN;
+	epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &ev);
+	ev.data.u64 = TAG_SIGNAL;
+	epoll_ctl(l->ep, EPOLL_CTL_ADD, l->sfd, &ev);
+	if (l->ifd >= 0) {
+		ev.data.u64 = TAG_INOTIFY;
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, l->ifd, &ev);
+	}
+	l->next_file_check_ns = base_now_ns() + 5000000000LL;
+	for (; started < w->nlanes; started++) {
+		if (pthread_create(&ls[started].th, NULL, loop_thread, &ls[started]) != 0) {
+			base_logf(BASE_LOG_ERROR, "loop", "cannot start event loop %d", started);
+			goto stop;
+		}
+	}
+	snprintf(nloops, sizeof(nloops), "%d", w->nlanes);
+	base_log(BASE_LOG_INFO, "listening", "addr", bound, "device", w->o->device, "mode",
+	         w->pool ? "pooled" : "connect-per-request", "threads", nloops, (char *)NULL);
+	rc = loop_body(l);
+stop:
+	/* Loop 0 is done (drained, or failed): the others drain too. */
+	atomic_store(&w->drain, true);
+	for (int i = 1; i < started; i++)
+		loop_kick(w, i);
+	for (int i = 1; i < started; i++) {
+		pthread_join(ls[i].th, NULL);
+		if (ls[i].rc != 0)
+			rc = ls[i].rc;
+	}
+	for (int i = 0; i < w->nlanes; i++) {
+		answered += ls[i].answered;
+		abandoned += ls[i].abandoned;
+	}
 	{
 		char a[24], b[24];
-		snprintf(a, sizeof(a), "%llu", (unsigned long long)l.answered);
-		snprintf(b, sizeof(b), "%llu", (unsigned long long)l.abandoned);
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)answered);
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)abandoned);
 		base_log(BASE_LOG_INFO, "stopped", "answered", a, "abandoned", b, (char *)NULL);
 	}
-	if (l.lfd >= 0)
-		close(l.lfd);
-	if (l.sfd >= 0)
-		close(l.sfd);
-	if (l.ifd >= 0)
-		close(l.ifd);
-	if (l.ep >= 0)
-		close(l.ep);
+out:
+	for (int i = 0; i < w->nlanes; i++) {
+		loop_t *x = &ls[i];
+		fwd_free(x->f);
+		if (x->lfd >= 0)
+			close(x->lfd);
+		if (x->sfd >= 0)
+			close(x->sfd);
+		if (x->ifd >= 0)
+			close(x->ifd);
+		if (x->ep >= 0)
+			close(x->ep);
+	}
+	free(ls);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* mcp-worker: a Modbus TCP gateway with a pool of device connections.
  * See docs/worker.md for running it against a real device. */
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -54,6 +55,8 @@ static const base_opt_t opts[] = {
         {"connect-per-request", BASE_OPT_BOOL, W(connect_per_request), SZ(connect_per_request), 0,
          0, "false", NULL, NULL,
          "no pool: open a device connection per request (benchmark baseline)"},
+        {"threads", BASE_OPT_INT, W(threads), SZ(threads), 0, 64, "0", "MCP_WORKER_THREADS", NULL,
+         "event loops (0: one per CPU the process may use, cgroup CPU limit included)"},
         {"forwarders", BASE_OPT_INT, W(forwarders), SZ(forwarders), 0, 1024, "0", NULL, NULL,
          "ignored: device I/O runs in the event loop (accepted so old command lines work)"},
         {"breaker-threshold", BASE_OPT_INT, W(breaker_threshold), SZ(breaker_threshold), 1, 1000,
@@ -78,6 +81,33 @@ static const char usage[] =
         "(breaker open), 0x06 queue full, 0x01 function code not forwarded.\n"
         "Example against a PLC: mcp-worker --listen 0.0.0.0:5020 --device 10.0.3.17:502 \\\n"
         "                       --http 0.0.0.0:9090 --pool-size 4";
+
+/* --threads 0: the CPUs this process may run on, and no more than its
+ * cgroup (v2) CPU limit rounded up: a pod limited to 1.5 CPUs gets 2. */
+static int auto_threads(void)
+{
+	cpu_set_t set;
+	int n = 1;
+	FILE *f;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	f = fopen("/sys/fs/cgroup/cpu.max", "re");
+	if (f != NULL) {
+		char quota[32];
+		long long period;
+		if (fscanf(f, "%31s %lld", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
+		    period > 0) {
+			long long q = strtoll(quota, NULL, 10);
+			long long cpus = (q + period - 1) / period;
+			if (q > 0 && cpus < n)
+				n = (int)cpus;
+		}
+		fclose(f);
+	}
+	if (n < 1)
+		n = 1;
+	return n > 64 ? 64 : n;
+}
 
 int main(int argc, char **argv)
 {
@@ -147,10 +177,18 @@ int main(int argc, char **argv)
 	} else {
 		atomic_store(&w.m.cpr_up, 1);
 	}
+	if (loop_lanes_init(&w, o.threads > 0 ? (int)o.threads : auto_threads(), err,
+	                    sizeof(err)) != 0) {
+		fprintf(stderr, "mcp-worker: event loops: %s\n", err);
+		loop_lanes_free(&w);
+		mcppool_free(w.pool);
+		return 2;
+	}
 	if (httpd_new(o.http, &h, err, sizeof(err)) != 0 || metrics_routes(h, &w) != 0 ||
 	    httpd_start(h, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mcp-worker: --http: %s\n", err);
 		httpd_free(h);
+		loop_lanes_free(&w);
 		mcppool_free(w.pool);
 		return 2;
 	}
@@ -162,7 +200,10 @@ int main(int argc, char **argv)
 	}
 	rc = loop_run(&w);
 	httpd_free(h);
+	/* The pool goes before the lanes: only the loops, all stopped, used
+	 * either. */
 	mcppool_free(w.pool);
+	loop_lanes_free(&w);
 	base_log(BASE_LOG_INFO, "exit", "code", rc == 0 ? "0" : "error", (char *)NULL);
 	return rc;
 }

@@ -16,7 +16,6 @@ void metrics_init(metrics_t *m)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
-	atomic_store(&m->heartbeat_ns, base_now_ns());
 }
 
 void metrics_observe(metrics_t *m, result_t res, double seconds, bool timed)
@@ -156,8 +155,8 @@ static void on_metrics(void *ctx, const char *path, httpd_reply_t *r)
 static void on_healthz(void *ctx, const char *path, httpd_reply_t *r)
 {
 	worker_t *w = ctx;
-	int64_t age_ms = (base_now_ns() - atomic_load(&w->m.heartbeat_ns)) / 1000000;
-	/* The loop wakes at least every 250 ms; 5 s without a turn means stuck. */
+	int64_t age_ms = (base_now_ns() - loop_heartbeat_ns(w)) / 1000000;
+	/* A loop wakes at least every 250 ms; 5 s without a turn means stuck. */
 	if (age_ms > 5000) {
 		r->status = 503;
 		base_buf_printf(&r->body, "event loop stuck for %lld ms\n", (long long)age_ms);

@@ -1,14 +1,17 @@
 /* mcp-worker internals shared by its files (not a library interface).
  *
  * Threads:
- * - the loop thread (loop.c + forward.c) owns every client, every request,
- *   every borrowed device connection, the listening socket, the inotify
- *   watch and the signalfd: client and device I/O both run in one epoll
- *   loop (nginx upstream style), so a request costs no thread hand-off;
- * - the libmicrohttpd thread (metrics.c) reads the metrics under their lock
- *   and the pool's stats;
+ * - --threads event loops (loop.c + forward.c). Each owns its clients, their
+ *   requests, its borrowed device connections and its epoll set: client and
+ *   device I/O both run in one loop (nginx upstream style), so a request
+ *   costs no thread hand-off. Loop 0 also owns the listening socket (it
+ *   hands each new client to the loop serving the fewest), the signalfd and
+ *   the pool size file's inotify watch. Loops talk only through their lane
+ *   (below): a pipe for handed-over clients and wake-ups, and atomics;
+ * - the libmicrohttpd thread (metrics.c) reads the metrics under their lock,
+ *   the lanes' atomics and the pool's stats;
  * - the pool's own opener and housekeeping threads (pkg/mcppool) open and
- *   retire connections; the loop only borrows idle ones without waiting. */
+ *   retire connections; the loops only borrow idle ones without waiting. */
 #ifndef MCP_WORKER_WORKER_H
 #define MCP_WORKER_WORKER_H
 
@@ -38,6 +41,7 @@ typedef struct {
 	int64_t drain_grace_ms;
 	bool connect_per_request;
 	long long forwarders;
+	long long threads; /* event loops; 0: one per CPU the process may use */
 	long long breaker_threshold;
 	int64_t breaker_open_ms;
 	int64_t keepalive_ms;
@@ -96,16 +100,28 @@ typedef struct {
 	atomic_int waiting;        /* requests queued for a connection: mcp_pool_waiters */
 	atomic_int target_size;    /* mcp_pool_target_size */
 	atomic_int cpr_up;         /* connect-per-request: last connect worked */
-	atomic_llong heartbeat_ns; /* loop iteration time, for /healthz */
 	atomic_bool draining;
 } metrics_t;
 
 typedef struct fwd fwd_t;
 
+/* What one loop shares with the others (and /healthz). */
+typedef struct {
+	atomic_llong head_ns;      /* arrival of its oldest queued request; 0: none */
+	atomic_llong heartbeat_ns; /* its last iteration, for /healthz */
+	atomic_int nclients;       /* clients it serves (loop 0 balances on this) */
+	atomic_bool kicked;        /* a wake-up is in its pipe already */
+	int pipe_rd, pipe_wr;      /* handed-over clients and wake-ups (lane_msg_t) */
+} lane_t;
+
 typedef struct {
 	worker_opts_t *o;
 	mcppool_t *pool; /* NULL in connect-per-request mode */
 	metrics_t m;
+	int nlanes; /* event loops (--threads) */
+	lane_t *lanes;
+	atomic_bool drain;   /* SIGTERM seen: every loop drains */
+	atomic_int cpr_open; /* connect-per-request: connections open, all loops */
 } worker_t;
 
 /* forward.c: the device side of the loop.
@@ -118,7 +134,7 @@ typedef struct {
  * pointer in epoll data; the loop recognises it with fwd_owns() and passes
  * its events to fwd_event(). fwd_run_timers() handles deadlines and new pool
  * connections; fwd_next_ms() says when it wants to run next. */
-int fwd_new(worker_t *w, int ep, fwd_t **out, char *err, size_t errlen);
+int fwd_new(worker_t *w, int ep, int lane, fwd_t **out, char *err, size_t errlen);
 /* Releases every device connection and frees f; every request must have
  * been taken back first (fwd_abort + fwd_take_done). NULL is fine. */
 void fwd_free(fwd_t *f);
@@ -132,6 +148,9 @@ void fwd_run_timers(fwd_t *f, int64_t now_ns);
 int fwd_next_ms(const fwd_t *f, int64_t now_ns, int cap_ms);
 /* Answered requests, a list linked by next (caller owns them); NULL if none. */
 req_t *fwd_take_done(fwd_t *f);
+/* Starts queued requests now if connections can be had (the loop was
+ * woken: another loop gave a connection back for this loop's queue). */
+void fwd_poke(fwd_t *f);
 /* Requests inside the forwarder (queued or at the device). */
 int fwd_inflight(const fwd_t *f);
 /* Ends every request now (exception 0x0B; connections released as broken),
@@ -147,7 +166,14 @@ struct httpd;
 int metrics_routes(struct httpd *h, worker_t *w);
 bool worker_ready(worker_t *w);
 
-/* loop.c: runs until SIGTERM/SIGINT and the drain end; 0 on a clean exit. */
+/* loop.c. loop_lanes_init() makes w's n lanes (before anything reads them:
+ * the HTTP thread does); loop_run() runs the loops until SIGTERM/SIGINT and
+ * the drain end, 0 on a clean exit; loop_kick() wakes loop i (any thread).
+ * loop_heartbeat_ns() is the oldest loop's last iteration. */
+int loop_lanes_init(worker_t *w, int n, char *err, size_t errlen);
+void loop_lanes_free(worker_t *w);
 int loop_run(worker_t *w);
+void loop_kick(worker_t *w, int lane);
+int64_t loop_heartbeat_ns(worker_t *w);
 
 #endif

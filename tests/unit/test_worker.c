@@ -2,8 +2,9 @@
  * the event loop, against a real libmodbus server in a thread
  * (tests/lib/pool_modbus_server) with fault injection: transaction id mapping,
  * queueing, 0x06 / 0x0A / 0x0B, device exceptions passed through, retry of a
- * read on a connection the device closed. Deadlines are generous (shared
- * machine); assertions are on outcomes. */
+ * read on a connection the device closed, and two loops' forwarders sharing
+ * one pool in arrival order. Deadlines are generous (shared machine);
+ * assertions are on outcomes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,8 @@ typedef struct {
 	worker_opts_t o;
 	worker_t w;
 	int ep;
-	fwd_t *f;
+	fwd_t *f;  /* loop 0's forwarder */
+	fwd_t *f2; /* loop 1's, on the same pool and epoll set */
 	req_t *done[64];
 	int ndone;
 } fx_t;
@@ -74,7 +76,13 @@ static void fx_start(fx_t *x, int size, long long queue_max, int64_t timeout_ms)
 	assert_int_equal(idle_count(x->w.pool), size);
 	x->ep = epoll_create1(EPOLL_CLOEXEC);
 	assert_true(x->ep >= 0);
-	assert_int_equal(fwd_new(&x->w, x->ep, &x->f, err, sizeof(err)), 0);
+	assert_int_equal(loop_lanes_init(&x->w, 2, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &x->w.lanes[i]};
+		assert_int_equal(epoll_ctl(x->ep, EPOLL_CTL_ADD, x->w.lanes[i].pipe_rd, &ev), 0);
+	}
+	assert_int_equal(fwd_new(&x->w, x->ep, 0, &x->f, err, sizeof(err)), 0);
+	assert_int_equal(fwd_new(&x->w, x->ep, 1, &x->f2, err, sizeof(err)), 0);
 }
 
 static void fx_stop(fx_t *x)
@@ -82,18 +90,33 @@ static void fx_stop(fx_t *x)
 	for (int i = 0; i < x->ndone; i++)
 		free(x->done[i]);
 	fwd_free(x->f);
+	fwd_free(x->f2);
 	mcppool_free(x->w.pool);
+	loop_lanes_free(&x->w);
 	close(x->ep);
 	pool_mbsrv_stop(x->srv);
 }
 
 static void collect(fx_t *x)
 {
-	for (req_t *r = fwd_take_done(x->f), *next; r; r = next) {
-		next = r->next;
-		assert_true(x->ndone < 64);
-		x->done[x->ndone++] = r;
+	for (int k = 0; k < 2; k++) {
+		for (req_t *r = fwd_take_done(k ? x->f2 : x->f), *next; r; r = next) {
+			next = r->next;
+			assert_true(x->ndone < 64);
+			x->done[x->ndone++] = r;
+		}
 	}
+}
+
+/* A loop woken through its lane (loop_kick): what loop.c's on_lane does
+ * for the forwarder. */
+static void on_lane_event(fx_t *x, lane_t *ln)
+{
+	char buf[512];
+	while (read(ln->pipe_rd, buf, sizeof(buf)) > 0)
+		;
+	atomic_exchange(&ln->kicked, false);
+	fwd_poke(ln == &x->w.lanes[0] ? x->f : x->f2);
 }
 
 /* Runs the loop until n requests are done (10 s at most). */
@@ -105,17 +128,24 @@ static void run_until(fx_t *x, int n)
 		struct epoll_event evs[16];
 		int k = epoll_wait(x->ep, evs, 16, fwd_next_ms(x->f, base_now_ns(), 50));
 		for (int i = 0; i < k; i++) {
-			assert_true(fwd_owns(x->f, evs[i].data.ptr));
-			fwd_event(x->f, evs[i].data.ptr, evs[i].events);
+			void *p = evs[i].data.ptr;
+			if (p == &x->w.lanes[0] || p == &x->w.lanes[1]) {
+				on_lane_event(x, p);
+				continue;
+			}
+			assert_true(fwd_owns(x->f, p) || fwd_owns(x->f2, p));
+			fwd_event(fwd_owns(x->f, p) ? x->f : x->f2, p, evs[i].events);
 		}
 		fwd_run_timers(x->f, base_now_ns());
+		fwd_run_timers(x->f2, base_now_ns());
 		collect(x);
 	}
 	assert_int_equal(x->ndone, n);
 }
 
-/* FC 3 read of `count` holding registers at addr under client tid. */
-static void submit_read(fx_t *x, uint16_t tid, uint16_t addr, uint16_t count)
+/* FC 3 read of `count` holding registers at addr under client tid, into
+ * forwarder f. */
+static void submit_read_to(fx_t *x, fwd_t *f, uint16_t tid, uint16_t addr, uint16_t count)
 {
 	req_t *r = calloc(1, sizeof(*r));
 	uint8_t adu[12] = {0, 0, 0, 0, 0, 6, 1, 3, 0, 0, 0, 0};
@@ -129,7 +159,12 @@ static void submit_read(fx_t *x, uint16_t tid, uint16_t addr, uint16_t count)
 	r->len = sizeof(adu);
 	r->arrival_ns = base_now_ns();
 	r->deadline_ns = r->arrival_ns + x->o.request_timeout_ms * 1000000;
-	fwd_submit(x->f, r);
+	fwd_submit(f, r);
+}
+
+static void submit_read(fx_t *x, uint16_t tid, uint16_t addr, uint16_t count)
+{
+	submit_read_to(x, x->f, tid, addr, count);
 }
 
 static req_t *by_tid(fx_t *x, uint16_t tid)
@@ -168,6 +203,35 @@ static void test_tid_mapping_and_queue(void **state)
 	}
 	assert_int_equal(fwd_inflight(x.f), 0);
 	assert_int_equal(atomic_load(&x.w.m.waiting), 0);
+	fx_stop(&x);
+}
+
+/* Two loops on one pool of one connection: the connection goes to the
+ * oldest waiting request of either loop. Without the hand-over the loop that
+ * gives the connection back would start its own next request at once and
+ * the other loop's older one would wait until that loop ran dry. */
+static void test_loops_share_pool_in_arrival_order(void **state)
+{
+	fx_t x;
+	(void)state;
+	fx_start(&x, 1, 64, 5000);
+	pool_mbsrv_set_delay_ms(x.srv, 30);
+	submit_read_to(&x, x.f, 1, 0, 1); /* at the device */
+	base_sleep_ms(2);
+	submit_read_to(&x, x.f2, 2, 0, 1); /* waits in loop 1 */
+	base_sleep_ms(2);
+	submit_read_to(&x, x.f, 3, 0, 1); /* waits in loop 0, behind 2 */
+	base_sleep_ms(2);
+	submit_read_to(&x, x.f2, 4, 0, 1);
+	assert_int_equal(atomic_load(&x.w.m.waiting), 3);
+	run_until(&x, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(x.done[i]->result, RES_OK);
+		assert_int_equal(mbap_get_tid(x.done[i]->rep), i + 1);
+	}
+	assert_int_equal(atomic_load(&x.w.m.waiting), 0);
+	assert_int_equal(atomic_load(&x.w.lanes[0].head_ns), 0);
+	assert_int_equal(atomic_load(&x.w.lanes[1].head_ns), 0);
 	fx_stop(&x);
 }
 
@@ -247,6 +311,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_tid_mapping_and_queue),
 	        cmocka_unit_test(test_queue_full_busy),
+	        cmocka_unit_test(test_loops_share_pool_in_arrival_order),
 	        cmocka_unit_test(test_device_silent_and_queue_deadline),
 	        cmocka_unit_test(test_device_exception_passed_through),
 	        cmocka_unit_test(test_read_retried_after_device_close),
