@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -356,6 +357,13 @@ static void adopt(loop_t *l, int fd, uint64_t id, const char *peer)
 				l->clients->prev = c;
 			l->clients = c;
 			l->nclients++;
+			if (base_log_get_level() <= BASE_LOG_DEBUG) {
+				char ids[24], loop[12];
+				snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+				snprintf(loop, sizeof(loop), "%d", l->idx);
+				base_log(BASE_LOG_DEBUG, "client_open", "client", ids, "peer", peer,
+				         "loop", loop, (char *)NULL);
+			}
 			return;
 		}
 		base_buf_free(&c->out);
@@ -825,6 +833,31 @@ static int loop_init(worker_t *w, loop_t *l, int i)
 		return -1;
 	}
 	return 0;
+}
+
+int loop_auto_threads(const char *cpu_max)
+{
+	cpu_set_t set;
+	int n = 1;
+	FILE *f;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	f = cpu_max ? fopen(cpu_max, "re") : NULL;
+	if (f != NULL) {
+		/* "max 100000" (no limit) or "QUOTA PERIOD" in microseconds. */
+		char quota[32];
+		long long period;
+		if (fscanf(f, "%31s %lld", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
+		    period > 0) {
+			long long q = strtoll(quota, NULL, 10);
+			if (q > 0 && (q + period - 1) / period < n)
+				n = (int)((q + period - 1) / period);
+		}
+		fclose(f);
+	}
+	if (n < 1)
+		n = 1;
+	return n > 64 ? 64 : n;
 }
 
 int loop_lanes_init(worker_t *w, int n, char *err, size_t errlen)

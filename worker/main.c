@@ -1,6 +1,5 @@
 /* mcp-worker: a Modbus TCP gateway with a pool of device connections.
  * See docs/worker.md for running it against a real device. */
-#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -82,33 +81,6 @@ static const char usage[] =
         "Example against a PLC: mcp-worker --listen 0.0.0.0:5020 --device 10.0.3.17:502 \\\n"
         "                       --http 0.0.0.0:9090 --pool-size 4";
 
-/* --threads 0: the CPUs this process may run on, and no more than its
- * cgroup (v2) CPU limit rounded up: a pod limited to 1.5 CPUs gets 2. */
-static int auto_threads(void)
-{
-	cpu_set_t set;
-	int n = 1;
-	FILE *f;
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		n = CPU_COUNT(&set);
-	f = fopen("/sys/fs/cgroup/cpu.max", "re");
-	if (f != NULL) {
-		char quota[32];
-		long long period;
-		if (fscanf(f, "%31s %lld", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
-		    period > 0) {
-			long long q = strtoll(quota, NULL, 10);
-			long long cpus = (q + period - 1) / period;
-			if (q > 0 && cpus < n)
-				n = (int)cpus;
-		}
-		fclose(f);
-	}
-	if (n < 1)
-		n = 1;
-	return n > 64 ? 64 : n;
-}
-
 int main(int argc, char **argv)
 {
 	worker_opts_t o;
@@ -177,7 +149,7 @@ int main(int argc, char **argv)
 	} else {
 		atomic_store(&w.m.cpr_up, 1);
 	}
-	if (loop_lanes_init(&w, o.threads > 0 ? (int)o.threads : auto_threads(), err,
+	if (loop_lanes_init(&w, o.threads > 0 ? (int)o.threads : loop_auto_threads("/sys/fs/cgroup/cpu.max"), err,
 	                    sizeof(err)) != 0) {
 		fprintf(stderr, "mcp-worker: event loops: %s\n", err);
 		loop_lanes_free(&w);

@@ -171,6 +171,9 @@ bool worker_ready(worker_t *w);
  * the drain end, 0 on a clean exit; loop_kick() wakes loop i (any thread).
  * loop_heartbeat_ns() is the oldest loop's last iteration. */
 int loop_lanes_init(worker_t *w, int n, char *err, size_t errlen);
+/* --threads 0: the CPUs this process may run on, capped by the cgroup v2
+ * CPU limit in the file cpu_max (rounded up: 1.5 CPUs give 2), 1..64. */
+int loop_auto_threads(const char *cpu_max);
 void loop_lanes_free(worker_t *w);
 int loop_run(worker_t *w);
 void loop_kick(worker_t *w, int lane);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,43 @@ static void test_loops_share_pool_in_arrival_order(void **state)
 	fx_stop(&x);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* --threads 0: usable CPUs, capped by the cgroup's cpu.max (rounded up). */
+static void test_auto_threads(void **state)
+{
+	char path[] = "/tmp/mcp-cpumax-XXXXXX";
+	int fd = mkstemp(path);
+	cpu_set_t set;
+	int cpus;
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	cpus = CPU_COUNT(&set) > 64 ? 64 : CPU_COUNT(&set);
+	assert_int_equal(loop_auto_threads(NULL), cpus);
+	assert_int_equal(loop_auto_threads("/nonexistent/cpu.max"), cpus);
+	write_file(path, "max 100000\n");
+	assert_int_equal(loop_auto_threads(path), cpus);
+	write_file(path, "50000 100000\n"); /* half a CPU: one loop */
+	assert_int_equal(loop_auto_threads(path), 1);
+	write_file(path, "100000 100000\n");
+	assert_int_equal(loop_auto_threads(path), 1);
+	write_file(path, "150000 100000\n"); /* 1.5 CPUs: two, if there are two */
+	assert_int_equal(loop_auto_threads(path), cpus < 2 ? cpus : 2);
+	write_file(path, "999999999 100000\n"); /* above the CPUs: the CPUs */
+	assert_int_equal(loop_auto_threads(path), cpus);
+	write_file(path, "garbage\n");
+	assert_int_equal(loop_auto_threads(path), cpus);
+	unlink(path);
+}
+
 static void test_queue_full_busy(void **state)
 {
 	fx_t x;
@@ -312,6 +350,7 @@ int main(void)
 	        cmocka_unit_test(test_tid_mapping_and_queue),
 	        cmocka_unit_test(test_queue_full_busy),
 	        cmocka_unit_test(test_loops_share_pool_in_arrival_order),
+	        cmocka_unit_test(test_auto_threads),
 	        cmocka_unit_test(test_device_silent_and_queue_deadline),
 	        cmocka_unit_test(test_device_exception_passed_through),
 	        cmocka_unit_test(test_read_retried_after_device_close),
