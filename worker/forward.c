@@ -70,12 +70,6 @@ typedef struct dconn {
 	struct dconn *next_free;
 } dconn_t;
 
-/* Last time the loop gave a pooled connection back, by connection. */
-typedef struct {
-	const mcppool_conn_t *pc;
-	int64_t last_ns;
-} seen_t;
-
 struct fwd {
 	worker_t *w;
 	int ep;
@@ -85,8 +79,6 @@ struct fwd {
 	dconn_t *free_dcs;
 	int nbusy; /* dconns not free */
 	int nconnecting;
-	seen_t *seen;
-	size_t seen_cap; /* power of two */
 	req_t *qhead, *qtail;
 	int qlen;
 	req_t *thead, *ttail; /* timer list */
@@ -231,19 +223,6 @@ static void finish_exception(fwd_t *f, req_t *r, uint8_t code, result_t res)
 	finish(f, r);
 }
 
-static seen_t *seen_slot(fwd_t *f, const mcppool_conn_t *pc)
-{
-	size_t h = ((uintptr_t)pc >> 4) * 0x9E3779B97F4A7C15ULL;
-	for (size_t i = 0; i < f->seen_cap; i++) {
-		seen_t *s = &f->seen[(h + i) & (f->seen_cap - 1)];
-		if (s->pc == pc || s->pc == NULL) {
-			s->pc = pc;
-			return s;
-		}
-	}
-	return NULL; /* cannot happen: the table is twice the slot count */
-}
-
 static void dl_remove(fwd_t *f, dconn_t *dc)
 {
 	if (!dc->on_dl)
@@ -304,10 +283,7 @@ static void dc_put(fwd_t *f, dconn_t *dc)
 static void dc_release(fwd_t *f, dconn_t *dc, mcppool_outcome_t outcome)
 {
 	if (dc->pc) {
-		seen_t *s = seen_slot(f, dc->pc);
 		int64_t now = base_now_ns();
-		if (s)
-			s->last_ns = now;
 		/* The pool runs on the coarse clock (worker/main.c): the exchange's
 		 * time, from the loop's clock, goes into its request histogram. */
 		mcppool_release_timed(f->w->pool, dc->pc, outcome,
@@ -516,8 +492,7 @@ static bool start_pooled(fwd_t *f, req_t *r)
 	for (int tries = 0; tries <= f->ndcs; tries++) {
 		mcppool_conn_t *pc = NULL;
 		dconn_t *dc;
-		seen_t *s;
-		int64_t now, idle;
+		int64_t idle;
 		bool validate = false;
 		int rc = mcppool_acquire(w->pool, 0, "worker", &pc);
 		if (rc == MCPPOOL_ETIMEDOUT)
@@ -533,9 +508,8 @@ static bool start_pooled(fwd_t *f, req_t *r)
 		}
 		dc->pc = pc;
 		dc->fd = mcppool_conn_fd(pc);
-		now = base_now_ns();
-		s = seen_slot(f, pc);
-		idle = s && s->last_ns > 0 ? now - s->last_ns : 0;
+		/* Since anyone (any loop) last gave it back. */
+		idle = mcppool_conn_idle_ns(pc);
 		if (idle > PEEK_IDLE_NS || (keepalive > 0 && idle > keepalive)) {
 			/* Idle a while: the device may have closed it meanwhile. */
 			char b;
@@ -878,11 +852,7 @@ int fwd_new(worker_t *w, int ep, int lane, fwd_t **out, char *err, size_t errlen
 	f->lane = lane;
 	f->ndcs = (int)w->o->pool_max;
 	f->dcs = calloc((size_t)f->ndcs, sizeof(*f->dcs));
-	f->seen_cap = 16;
-	while (f->seen_cap < 2 * (size_t)f->ndcs)
-		f->seen_cap *= 2;
-	f->seen = calloc(f->seen_cap, sizeof(*f->seen));
-	if (f->dcs == NULL || f->seen == NULL)
+	if (f->dcs == NULL)
 		goto fail;
 	for (int i = f->ndcs - 1; i >= 0; i--) {
 		f->dcs[i].fd = -1;
@@ -897,7 +867,6 @@ fail:
 	snprintf(err, errlen, "forwarder: out of memory");
 	if (f) {
 		free(f->dcs);
-		free(f->seen);
 		free(f);
 	}
 	return -1;
@@ -914,6 +883,5 @@ void fwd_free(fwd_t *f)
 		free(r);
 	}
 	free(f->dcs);
-	free(f->seen);
 	free(f);
 }

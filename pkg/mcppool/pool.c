@@ -1598,6 +1598,17 @@ int mcppool_conn_fd(mcppool_conn_t *c)
 	return (c && c->ctx) ? modbus_get_socket(c->ctx) : -1;
 }
 
+int64_t mcppool_conn_idle_ns(const mcppool_conn_t *c)
+{
+	/* last_used_ns was written before the release's state store, which
+	 * this borrower's acquire CAS read. */
+	int64_t idle;
+	if (c == NULL)
+		return 0;
+	idle = pool_now(c->pool) - c->last_used_ns;
+	return idle > 0 ? idle : 0;
+}
+
 int mcppool_set_size(mcppool_t *p, int n)
 {
 	if (p == NULL)

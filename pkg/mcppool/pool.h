@@ -149,6 +149,11 @@ void mcppool_release_timed(mcppool_t *p, mcppool_conn_t *c, mcppool_outcome_t ou
  * select()). */
 modbus_t *mcppool_conn_modbus(mcppool_conn_t *c);
 int mcppool_conn_fd(mcppool_conn_t *c);
+/* How long the borrowed connection sat unused before this borrow: since its
+ * last release by anyone, or since it was opened (the pool's clock; with
+ * coarse_clock a tick or two of slack). For callers that validate idle
+ * connections themselves (keepalive_ms 0). */
+int64_t mcppool_conn_idle_ns(const mcppool_conn_t *c);
 
 /* Changes the target size live (clamped to 1..max_size; returns the value
  * applied). Grows at once in the background; shrinks by closing idle

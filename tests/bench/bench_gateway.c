@@ -19,7 +19,9 @@
  *     worker with --connect-per-request; throughput ratio.
  *
  * Spawns build/bin programs from $MCP_BIN on a random 127.2.x.y address;
- * rounds alternate the variants and the median of the rounds is printed. */
+ * rounds alternate the variants and the median of the rounds is printed.
+ * The workers run their default --threads (a loop per usable CPU), printed
+ * as threads= on the first line. */
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -52,6 +54,7 @@
 typedef struct {
 	pid_t pid;
 	char addr[80];
+	int threads; /* mcp-worker's event loops (its listening line) */
 } proc_t;
 
 static char host[32];
@@ -95,6 +98,9 @@ static int spawn(const char *prog, char *const extra[], proc_t *p)
 		char *a;
 		if (strstr(line, "event=listening") == NULL)
 			continue;
+		a = strstr(line, " threads=");
+		if (a != NULL)
+			p->threads = atoi(a + 9);
 		a = strstr(line, " addr=");
 		if (a == NULL)
 			break;
@@ -384,10 +390,10 @@ int main(void)
 	stop(&gw);
 	stop(&cpr);
 	stop(&dev);
-	printf("bench=gateway_vs_direct connections=%d rounds=%d p50_us=%.0f p99_us=%.0f "
+	printf("bench=gateway_vs_direct connections=%d rounds=%d threads=%d p50_us=%.0f p99_us=%.0f "
 	       "direct_p50_us=%.0f direct_p99_us=%.0f value=%.0f unit=req/s baseline=direct "
 	       "baseline_value=%.0f ratio=%.2f\n",
-	       CONNS, ROUNDS, bench_median(gp50, ROUNDS), bench_median(gp99, ROUNDS),
+	       CONNS, ROUNDS, gw.threads, bench_median(gp50, ROUNDS), bench_median(gp99, ROUNDS),
 	       bench_median(dp50, ROUNDS), bench_median(dp99, ROUNDS), bench_median(gr, ROUNDS),
 	       bench_median(dr, ROUNDS), bench_median(ratio, ROUNDS));
 	printf("bench=gateway_added_p99_half_load connections=%d rounds=%d rate=%.0f "

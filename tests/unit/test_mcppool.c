@@ -525,6 +525,36 @@ static void test_release_timed(void **state)
 	pool_mbsrv_stop(srv);
 }
 
+/* mcppool_conn_idle_ns: time since the last release (any borrower). */
+static void test_conn_idle_ns(void **state)
+{
+	pool_mbsrv_t *srv;
+	mcppool_config_t c;
+	mcppool_conn_t *conn;
+	int64_t idle;
+	(void)state;
+	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	cfg_for(srv, &c);
+	c.size = 1;
+	c.coarse_clock = 1;
+	mcppool_t *p = must_new(&c);
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+	base_sleep_ms(200); /* held, not idle */
+	mcppool_release(p, conn, MCPPOOL_OK);
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+	idle = mcppool_conn_idle_ns(conn);
+	assert_true(idle >= 0 && idle < 100000000LL); /* coarse clock: a tick or two */
+	mcppool_release(p, conn, MCPPOOL_OK);
+	base_sleep_ms(300);
+	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
+	idle = mcppool_conn_idle_ns(conn);
+	assert_true(idle >= 250000000LL && idle < 5000000000LL);
+	mcppool_release(p, conn, MCPPOOL_OK);
+	assert_int_equal(mcppool_conn_idle_ns(NULL), 0);
+	mcppool_free(p);
+	pool_mbsrv_stop(srv);
+}
+
 static void test_timeout_leaves_no_trace(void **state)
 {
 	pool_mbsrv_t *srv;
@@ -1239,6 +1269,7 @@ int main(void)
 	        cmocka_unit_test_prestate(test_concurrent_borrowers, (void *)(intptr_t)2),
 	        cmocka_unit_test(test_clock_sources),
 	        cmocka_unit_test(test_release_timed),
+	        cmocka_unit_test(test_conn_idle_ns),
 	        cmocka_unit_test(test_thread_affinity),
 	        cmocka_unit_test(test_contention_counts),
 	        cmocka_unit_test(test_resize_under_load),
