@@ -408,7 +408,8 @@ static void accept_clients(loop_t *l)
 		                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 			snprintf(msg.peer, sizeof(msg.peer), "%s:%s", host, port);
 		for (int i = 1; i < w->nlanes; i++)
-			if (atomic_load(&w->lanes[i].nclients) < atomic_load(&w->lanes[to].nclients))
+			if (atomic_load(&w->lanes[i].nclients) <
+			    atomic_load(&w->lanes[to].nclients))
 				to = i;
 		atomic_fetch_add(&w->lanes[to].nclients, 1);
 		atomic_fetch_add(&w->m.clients, 1);
@@ -719,8 +720,9 @@ static int loop_body(loop_t *l)
 	for (;;) {
 		struct epoll_event evs[64];
 		int64_t now = base_now_ns();
-		int wait_ms =
-		        l->next_tick_ns > now ? (int)((l->next_tick_ns - now + 999999) / 1000000) : 0;
+		int wait_ms = l->next_tick_ns > now
+		                      ? (int)((l->next_tick_ns - now + 999999) / 1000000)
+		                      : 0;
 		int n = epoll_wait(l->ep, evs, 64, fwd_next_ms(l->f, now, wait_ms));
 		if (n < 0 && errno != EINTR) {
 			base_logf(BASE_LOG_ERROR, "loop", "epoll_wait: %s", strerror(errno));
@@ -765,7 +767,8 @@ static int loop_body(loop_t *l)
 		if (l->now >= l->next_tick_ns) {
 			tick(l);
 			free_dead(l);
-			l->next_tick_ns = l->now + (l->draining ? DRAIN_TICK_MS : TICK_MS) * 1000000LL;
+			l->next_tick_ns =
+			        l->now + (l->draining ? DRAIN_TICK_MS : TICK_MS) * 1000000LL;
 		}
 		if (l->draining) {
 			if (fwd_inflight(l->f) == 0 && l->clients == NULL)
@@ -774,8 +777,8 @@ static int loop_body(loop_t *l)
 				char left[16], loop[12];
 				snprintf(left, sizeof(left), "%d", fwd_inflight(l->f));
 				snprintf(loop, sizeof(loop), "%d", l->idx);
-				base_log(BASE_LOG_WARN, "drain_timeout", "loop", loop, "inflight", left,
-				         (char *)NULL);
+				base_log(BASE_LOG_WARN, "drain_timeout", "loop", loop, "inflight",
+				         left, (char *)NULL);
 				break;
 			}
 		}

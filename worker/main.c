@@ -149,8 +149,10 @@ int main(int argc, char **argv)
 	} else {
 		atomic_store(&w.m.cpr_up, 1);
 	}
-	if (loop_lanes_init(&w, o.threads > 0 ? (int)o.threads : loop_auto_threads("/sys/fs/cgroup/cpu.max"), err,
-	                    sizeof(err)) != 0) {
+	if (loop_lanes_init(&w,
+	                    o.threads > 0 ? (int)o.threads
+	                                  : loop_auto_threads("/sys/fs/cgroup/cpu.max"),
+	                    err, sizeof(err)) != 0) {
 		fprintf(stderr, "mcp-worker: event loops: %s\n", err);
 		loop_lanes_free(&w);
 		mcppool_free(w.pool);

@@ -94,12 +94,12 @@ typedef struct {
 	double sum;
 	uint64_t malformed; /* clients closed for a malformed frame */
 	uint64_t clients_accepted;
-	uint64_t clients_retired;  /* closed by --max-client-age */
-	uint64_t cpr_connects;     /* connect-per-request mode: connections opened */
-	atomic_int clients;        /* mcp_client_connections */
-	atomic_int waiting;        /* requests queued for a connection: mcp_pool_waiters */
-	atomic_int target_size;    /* mcp_pool_target_size */
-	atomic_int cpr_up;         /* connect-per-request: last connect worked */
+	uint64_t clients_retired; /* closed by --max-client-age */
+	uint64_t cpr_connects;    /* connect-per-request mode: connections opened */
+	atomic_int clients;       /* mcp_client_connections */
+	atomic_int waiting;       /* requests queued for a connection: mcp_pool_waiters */
+	atomic_int target_size;   /* mcp_pool_target_size */
+	atomic_int cpr_up;        /* connect-per-request: last connect worked */
 	atomic_bool draining;
 } metrics_t;
 

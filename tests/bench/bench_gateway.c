@@ -390,7 +390,8 @@ int main(void)
 	stop(&gw);
 	stop(&cpr);
 	stop(&dev);
-	printf("bench=gateway_vs_direct connections=%d rounds=%d threads=%d p50_us=%.0f p99_us=%.0f "
+	printf("bench=gateway_vs_direct connections=%d rounds=%d threads=%d p50_us=%.0f "
+	       "p99_us=%.0f "
 	       "direct_p50_us=%.0f direct_p99_us=%.0f value=%.0f unit=req/s baseline=direct "
 	       "baseline_value=%.0f ratio=%.2f\n",
 	       CONNS, ROUNDS, gw.threads, bench_median(gp50, ROUNDS), bench_median(gp99, ROUNDS),
