@@ -632,6 +632,14 @@ static void pump(fwd_t *f)
 		}
 	}
 	f->pumping = false;
+	if (f->qhead == NULL && f->w->nlanes > 1) {
+		/* This loop wants nothing more: a loop whose requests queued
+		 * behind ours (fwd_submit) may take what is idle now, without
+		 * waiting for its next poll. */
+		int older = older_elsewhere(f, INT64_MAX);
+		if (older >= 0)
+			loop_kick(f->w, older);
+	}
 }
 
 /* ---- interface ---------------------------------------------------------- */
