@@ -8,7 +8,7 @@
  * it sets w->drain and wakes the others, and each loop drains its own
  * clients. One loop tops out near one core, and on a machine shared with
  * busy clients a single loop also loses the CPU to them at every wake-up it
- * causes: see docs/worker.md "Threads". */
+ * causes: see docs/worker.md, "Several loops". */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -341,6 +341,7 @@ static void adopt(loop_t *l, int fd, uint64_t id, const char *peer)
 {
 	client_t *c = calloc(1, sizeof(*c));
 	struct epoll_event ev;
+	const char *why = "out of memory";
 	if (c != NULL) {
 		c->fd = fd;
 		c->id = id;
@@ -366,11 +367,11 @@ static void adopt(loop_t *l, int fd, uint64_t id, const char *peer)
 			}
 			return;
 		}
+		why = strerror(errno);
 		base_buf_free(&c->out);
 		free(c);
 	}
-	base_logf(BASE_LOG_WARN, "client_refused", "cannot take client %s: %s", peer,
-	          c ? strerror(errno) : "out of memory");
+	base_logf(BASE_LOG_WARN, "client_refused", "cannot take client %s: %s", peer, why);
 	close(fd);
 	atomic_fetch_sub(&l->lane->nclients, 1);
 	atomic_fetch_sub(&l->w->m.clients, 1);
