@@ -80,7 +80,6 @@ struct fwd {
 	int nbusy; /* dconns not free */
 	int nconnecting;
 	req_t *qhead, *qtail;
-	int qlen;
 	req_t *thead, *ttail; /* timer list */
 	int inside;
 	req_t *dhead, *dtail; /* done */
@@ -161,7 +160,6 @@ static void enqueue(fwd_t *f, req_t *r, bool front)
 			f->qhead = r;
 		f->qtail = r;
 	}
-	f->qlen++;
 	set_waiting(f, 1);
 }
 
@@ -173,7 +171,6 @@ static req_t *dequeue(fwd_t *f)
 	f->qhead = r->next;
 	if (f->qhead == NULL)
 		f->qtail = NULL;
-	f->qlen--;
 	r->queued = false;
 	r->next = NULL;
 	set_waiting(f, -1);
@@ -193,7 +190,6 @@ static void queue_remove(fwd_t *f, req_t *r)
 			f->qhead = q->next;
 		if (f->qtail == q)
 			f->qtail = prev;
-		f->qlen--;
 		r->queued = false;
 		r->next = NULL;
 		set_waiting(f, -1);

@@ -88,7 +88,6 @@ typedef struct {
 	char last_file[64];
 	client_t *clients;
 	client_t *dead; /* closed, nothing in flight: freed after the event batch */
-	int nclients;
 	uint64_t next_id;
 	mbap_unit_policy_t pol;
 	bool draining;
@@ -143,7 +142,6 @@ static void client_close(loop_t *l, client_t *c, const char *why)
 		l->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	l->nclients--;
 	atomic_fetch_sub(&l->lane->nclients, 1);
 	atomic_fetch_sub(&l->w->m.clients, 1);
 	if (c->inflight == 0)
@@ -357,7 +355,6 @@ static void adopt(loop_t *l, int fd, uint64_t id, const char *peer)
 			if (l->clients)
 				l->clients->prev = c;
 			l->clients = c;
-			l->nclients++;
 			if (base_log_get_level() <= BASE_LOG_DEBUG) {
 				char ids[24], loop[12];
 				snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
