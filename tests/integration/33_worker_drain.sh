@@ -21,13 +21,7 @@ LG=$!
 PIDS="$PIDS $LG"
 sleep 2
 inflight=$(metric "$HTTP_a" 'mcp_pool_connections{state="in_use"}')
-kill -TERM "$WORKER_PID_a"
-set +e
-timeout 20 sh -c "while kill -0 $WORKER_PID_a 2>/dev/null; do sleep 0.1; done"
-wait "$WORKER_PID_a"
-rc=$?
-set -e
-[ $rc = 0 ] || fail "worker exit code $rc after SIGTERM"
+term_worker a
 grep -q "event=drain_start" "$T/worker_a.log" || fail "no drain_start log line"
 grep -q "event=drain_timeout" "$T/worker_a.log" && fail "drain ran into its deadline"
 answered=$(field "$T/worker_a.log" stopped answered)

@@ -38,13 +38,7 @@ loadgen --target "$GW_w" --rate 300 --duration 4s --connections 9 --timeout 3s \
 LG=$!
 PIDS="$PIDS $LG"
 sleep 1.5
-kill -TERM "$WORKER_PID_w"
-set +e
-timeout 20 sh -c "while kill -0 $WORKER_PID_w 2>/dev/null; do sleep 0.1; done"
-wait "$WORKER_PID_w"
-rc=$?
-set -e
-[ $rc = 0 ] || fail "worker exit code $rc after SIGTERM"
+term_worker w
 for i in 0 1 2; do
 	grep "event=drain_start" "$T/worker_w.log" | grep -q " loop=$i " ||
 		fail "loop $i did not drain"
