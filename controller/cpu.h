@@ -1,9 +1,8 @@
 /* controller/cpu: the inputs of a targetCPUUtilization metric, read as the
  * HPA's resource metrics client reads them (pure; no I/O).
  *
- *  - ctl_quantity_milli(): a strict parser of Kubernetes quantities ("250m",
- *    "1", "1500000n", "12345u", "1.5", "2Ki", "1e3") into milli-units, as
- *    resource.Quantity.MilliValue() (rounded up);
+ *  - quantities ("250m", "1500000n", "2Ki") are read by pkg/kubeapi's
+ *    kubeapi_quantity_milli(), as resource.Quantity.MilliValue();
  *  - ctl_pod_cpu_request(): a pod's CPU request from its spec, as the HPA's
  *    calculatePodRequests (every container, plus restartable init
  *    containers; a container without one is "missing request for cpu");
@@ -27,14 +26,6 @@
 
 #include "autoscale/autoscale.h"
 #include "scrape.h"
-
-/* Parses quantity s: [+-] digits [. digits] (at least one digit) followed by
- * nothing, a decimal SI suffix (n u m k M G T P E), a binary one (Ki Mi Gi Ti
- * Pi Ei) or a decimal exponent (e3, E-2), nothing else (no spaces). *out is
- * the value in milli-units rounded away from zero (MilliValue: "1500000n" ->
- * 2, "12345u" -> 13). Returns 0, or -1 with err naming the problem (empty,
- * no digits, unknown suffix, too many digits, out of the int64 range). */
-int ctl_quantity_milli(const char *s, int64_t *out, char *err, size_t errlen);
 
 /* Sums the CPU requests (millicores) of pod's spec.containers and of its
  * init containers with restartPolicy Always (sidecars), as the HPA. Returns

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "base/opt.h"
+#include "kubeapi/quantity.h"
 
 /* Raw values as the table parses them; converted into autoscale_policy_t. */
 typedef struct {
@@ -182,23 +183,6 @@ static int yaml_int(yaml_node_t *n, long lo, long hi, long *out, const char *pat
 	return 0;
 }
 
-/* Parses a Kubernetes quantity as used for tolerance ("0.05", "50m"). */
-static int parse_quantity(const char *s, double *out)
-{
-	char *end;
-	double v;
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno != 0 || !isfinite(v))
-		return -1;
-	if (strcmp(end, "m") == 0)
-		v /= 1000.0;
-	else if (*end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_t *r,
                        const char *dir, errs_t *e)
 {
@@ -240,10 +224,17 @@ static int parse_rules(yaml_document_t *doc, yaml_node_t *node, autoscale_rules_
 			}
 		} else if (strcmp(key, "tolerance") == 0) {
 			const char *s = scalar(v);
+			char why[128];
 			double t;
-			if (s == NULL || parse_quantity(s, &t) != 0 || t < 0) {
-				adderr(e, "behavior: %s: \"%.40s\" is not a quantity >= 0", path,
-				       s ? s : "(not a scalar)");
+			if (s == NULL) {
+				adderr(e, "behavior: %s: expected a quantity (\"0.05\", \"50m\")",
+				       path);
+				bad = -1;
+			} else if (kubeapi_quantity_float(s, &t, why, sizeof(why)) != 0) {
+				adderr(e, "behavior: %s: %s", path, why);
+				bad = -1;
+			} else if (t < 0) {
+				adderr(e, "behavior: %s: %s is below 0", path, s);
 				bad = -1;
 			} else {
 				r->has_tolerance = true;

@@ -3,6 +3,8 @@
  *   - label selectors (equality and set-based) and field selectors,
  *   - JSON merge patch (RFC 7386), JSON patch (RFC 6902),
  *   - strategic merge patch as kubectl sends it for built-in kinds.
+ * Resource quantities ("250m", "1Gi") are in kubeapi/quantity.h, which needs
+ * no cJSON (pkg/autoscale reads its tolerances with it).
  * No I/O, no global state; objects are cJSON trees. Thread safe as long as
  * callers do not share a tree being modified. */
 #ifndef MCP_KUBEAPI_KUBEAPI_H

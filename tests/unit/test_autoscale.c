@@ -92,7 +92,16 @@ static const struct {
         {{BASE, "behavior", "scaleDown:\n  stabilizationWindowSeconds: 3601\n", NULL},
          "scaleDown.stabilizationWindowSeconds: 3601 is out of range [0, 3600]"},
         {{BASE, "behavior", "scaleUp:\n  tolerance: lots\n", NULL},
-         "scaleUp.tolerance: \"lots\" is not a quantity"},
+         "behavior: scaleUp.tolerance: quantity \"lots\": no number"},
+        /* strtod would take these; a Kubernetes quantity does not */
+        {{BASE, "behavior", "scaleUp:\n  tolerance: 0x1p-4\n", NULL},
+         "scaleUp.tolerance: quantity \"0x1p-4\": unknown suffix"},
+        {{BASE, "behavior", "scaleDown:\n  tolerance: inf\n", NULL},
+         "scaleDown.tolerance: quantity \"inf\": no number"},
+        {{BASE, "behavior", "scaleDown:\n  tolerance: -50m\n", NULL},
+         "scaleDown.tolerance: -50m is below 0"},
+        {{BASE, "behavior", "scaleUp:\n  tolerance: [1]\n", NULL},
+         "scaleUp.tolerance: expected a quantity"},
         {{BASE, "behavior", "scaleUp:\n  stabilizationWindowSeconds: 1\n  colour: red\n", NULL},
          "behavior: scaleUp.colour: unknown field"},
         /* every problem is reported, not only the first */

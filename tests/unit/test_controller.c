@@ -212,84 +212,6 @@ static const char *POD_READY2 =
 
 /* ---- CPU: quantities, requests, PodMetrics, aggregation ---- */
 
-typedef struct {
-	const char *in;
-	int rc;
-	int64_t milli;
-	const char *err; /* substring of the error */
-} qrow_t;
-
-static const qrow_t qrows[] = {
-        {"250m", 0, 250, NULL},
-        {"1", 0, 1000, NULL},
-        {"1500000n", 0, 2, NULL}, /* 1.5m rounds up, as MilliValue */
-        {"12345u", 0, 13, NULL},
-        {"100n", 0, 1, NULL},
-        {"0", 0, 0, NULL},
-        {"0.5", 0, 500, NULL},
-        {".5", 0, 500, NULL},
-        {"1.", 0, 1000, NULL},
-        {"0.0001", 0, 1, NULL},
-        {"2k", 0, 2000000, NULL},
-        {"1Ki", 0, 1024000, NULL},
-        {"1.5Mi", 0, 1572864000, NULL},
-        {"1e3", 0, 1000000, NULL},
-        {"1E-3", 0, 1, NULL},
-        {"25e-1", 0, 2500, NULL},
-        {"+3", 0, 3000, NULL},
-        {"-250m", 0, -250, NULL},
-        {"0000000000000000000000000000000000000000001m", 0, 1, NULL}, /* zeros are free */
-        {"1000000000000000000000000000000000000000n", -1, 0, "too many digits"},
-        {"9223372036854775807m", 0, INT64_MAX, NULL},
-        {"9223372036854775808m", -1, 0, "out of range"},
-        {"10E", -1, 0, "out of range"}, /* 10 exa in milli */
-        {"1e100", -1, 0, "out of range"},
-        {"", -1, 0, "empty"},
-        {"m", -1, 0, "no number"},
-        {"-", -1, 0, "no number"},
-        {".", -1, 0, "no number"},
-        {"abc", -1, 0, "no number"},
-        {"1x", -1, 0, "unknown suffix"},
-        {"1 ", -1, 0, "unknown suffix"},
-        {" 1", -1, 0, "no number"},
-        {"1.2.3", -1, 0, "unknown suffix"},
-        {"1e", -1, 0, "unknown suffix"},
-        {"1e3m", -1, 0, "unknown suffix"},
-        {"1Ki5", -1, 0, "unknown suffix"},
-        {"1mi", -1, 0, "unknown suffix"},
-        {"1KI", -1, 0, "unknown suffix"},
-        {"1e+", -1, 0, "unknown suffix"},
-        {"1e99999", -1, 0, "unknown suffix"},
-        {"0x10", -1, 0, "unknown suffix"},
-};
-
-static void test_cpu_quantity(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < sizeof(qrows) / sizeof(qrows[0]); i++) {
-		const qrow_t *r = &qrows[i];
-		int64_t v = -42;
-		char err[200] = "";
-		int rc = ctl_quantity_milli(r->in, &v, err, sizeof(err));
-		if (rc != r->rc)
-			fail_msg("quantity \"%s\": rc %d, want %d (%s)", r->in, rc, r->rc, err);
-		if (r->err) {
-			if (rc != -1 || !strstr(err, r->err))
-				fail_msg("quantity \"%s\": error \"%s\", want \"%s\"", r->in, err,
-				         r->err);
-			if (!strstr(err, r->in))
-				fail_msg("quantity \"%s\": error \"%s\" does not name it", r->in,
-				         err);
-		} else if (v != r->milli) {
-			fail_msg("quantity \"%s\": %lld, want %lld", r->in, (long long)v,
-			         (long long)r->milli);
-		}
-	}
-	int64_t v;
-	char err[64];
-	assert_int_equal(ctl_quantity_milli(NULL, &v, err, sizeof(err)), -1);
-}
-
 #define POD_REQ(reqs, init)                                                                        \
 	"{\"metadata\":{\"name\":\"w-x\"},\"spec\":{\"containers\":[" reqs "]" init "}}"
 #define CTR(n, cpu) "{\"name\":\"" n "\",\"resources\":{\"requests\":{\"cpu\":" cpu "}}}"
@@ -684,7 +606,6 @@ int main(void)
 	        cmocka_unit_test(test_status_json_invalid),
 	        cmocka_unit_test(test_parse_time),
 	        cmocka_unit_test(test_pod_parse_and_aggregate),
-	        cmocka_unit_test(test_cpu_quantity),
 	        cmocka_unit_test(test_cpu_pod_requests),
 	        cmocka_unit_test(test_cpu_podmetrics_and_apply),
 	        cmocka_unit_test(test_scrape_concurrent),

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kubeapi/kubeapi.h"
+#include "kubeapi/quantity.h"
 
 static const char *LABELS =
         "{\"app\":\"worker\",\"tier\":\"gold\",\"replicas\":\"5\",\"empty\":\"\"}";
@@ -399,6 +400,134 @@ static void test_get_path_and_strerror(void **state)
 	assert_string_equal(kubeapi_strerror(12345), "unknown error");
 }
 
+/* ---- quantities ---- */
+
+typedef struct {
+	const char *in;
+	int rc;
+	int64_t milli;
+	const char *err; /* substring of the error */
+} qrow_t;
+
+static const qrow_t qrows[] = {
+        {"250m", 0, 250, NULL},
+        {"1", 0, 1000, NULL},
+        {"1500000n", 0, 2, NULL}, /* 1.5m rounds up, as MilliValue */
+        {"12345u", 0, 13, NULL},
+        {"100n", 0, 1, NULL},
+        {"0", 0, 0, NULL},
+        {"0.5", 0, 500, NULL},
+        {".5", 0, 500, NULL},
+        {"1.", 0, 1000, NULL},
+        {"0.0001", 0, 1, NULL},
+        {"2k", 0, 2000000, NULL},
+        {"1Ki", 0, 1024000, NULL},
+        {"1.5Mi", 0, 1572864000, NULL},
+        {"1e3", 0, 1000000, NULL},
+        {"1E-3", 0, 1, NULL},
+        {"25e-1", 0, 2500, NULL},
+        {"+3", 0, 3000, NULL},
+        {"-250m", 0, -250, NULL},
+        {"0000000000000000000000000000000000000000001m", 0, 1, NULL}, /* zeros are free */
+        {"1000000000000000000000000000000000000000n", -1, 0, "too many digits"},
+        {"9223372036854775807m", 0, INT64_MAX, NULL},
+        {"9223372036854775808m", -1, 0, "out of range"},
+        {"10E", -1, 0, "out of range"}, /* 10 exa in milli */
+        {"1e100", -1, 0, "out of range"},
+        {"", -1, 0, "empty"},
+        {"m", -1, 0, "no number"},
+        {"-", -1, 0, "no number"},
+        {".", -1, 0, "no number"},
+        {"abc", -1, 0, "no number"},
+        {"1x", -1, 0, "unknown suffix"},
+        {"1 ", -1, 0, "unknown suffix"},
+        {" 1", -1, 0, "no number"},
+        {"1.2.3", -1, 0, "unknown suffix"},
+        {"1e", -1, 0, "unknown suffix"},
+        {"1e3m", -1, 0, "unknown suffix"},
+        {"1Ki5", -1, 0, "unknown suffix"},
+        {"1mi", -1, 0, "unknown suffix"},
+        {"1KI", -1, 0, "unknown suffix"},
+        {"1e+", -1, 0, "unknown suffix"},
+        {"1e99999", -1, 0, "unknown suffix"},
+        {"0x10", -1, 0, "unknown suffix"},
+};
+
+static void test_quantity_milli(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(qrows) / sizeof(qrows[0]); i++) {
+		const qrow_t *r = &qrows[i];
+		int64_t v = -42;
+		char err[200] = "";
+		int rc = kubeapi_quantity_milli(r->in, &v, err, sizeof(err));
+		if (rc != r->rc)
+			fail_msg("quantity \"%s\": rc %d, want %d (%s)", r->in, rc, r->rc, err);
+		if (r->err) {
+			if (rc != -1 || !strstr(err, r->err))
+				fail_msg("quantity \"%s\": error \"%s\", want \"%s\"", r->in, err,
+				         r->err);
+			if (!strstr(err, r->in))
+				fail_msg("quantity \"%s\": error \"%s\" does not name it", r->in,
+				         err);
+		} else if (v != r->milli) {
+			fail_msg("quantity \"%s\": %lld, want %lld", r->in, (long long)v,
+			         (long long)r->milli);
+		}
+	}
+	int64_t v;
+	char err[64];
+	assert_int_equal(kubeapi_quantity_milli(NULL, &v, err, sizeof(err)), -1);
+}
+
+/* Float values (behavior tolerances), as AsApproximateFloat64, and the
+ * same grammar's rejections. */
+static void test_quantity_float(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		double v;
+	} rows[] = {
+	        {"0.05", 0, 0.05},
+	        {"50m", 0, 0.05},
+	        {"200m", 0, 0.2},
+	        {"0", 0, 0},
+	        {"0e1000", 0, 0},        /* zero, however large the exponent */
+	        {"1e-400", 0, 0},        /* below the smallest double: 0 */
+	        {"1500000n", 0, 1.5e-3}, /* not rounded to milli-units */
+	        {"1.5Ki", 0, 1536},
+	        {"2Ei", 0, 2305843009213693952.0},
+	        {"-2.5", 0, -2.5},
+	        {"123456789012345678901234567890123456e-35", 0,
+	         1.23456789012345678901234567890123456},
+	        {"1e309", -1, 0}, /* beyond the largest double */
+	        {"0x10", -1, 0},
+	        {"inf", -1, 0},
+	        {"nan", -1, 0},
+	        {" 0.1", -1, 0},
+	        {"0.1 ", -1, 0},
+	        {"", -1, 0},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		double v = -42;
+		char err[200] = "";
+		int rc = kubeapi_quantity_float(rows[i].in, &v, err, sizeof(err));
+		if (rc != rows[i].rc)
+			fail_msg("quantity \"%s\": rc %d, want %d (%s)", rows[i].in, rc, rows[i].rc,
+			         err);
+		if (rc == 0 && v != rows[i].v)
+			fail_msg("quantity \"%s\": %.17g, want %.17g", rows[i].in, v, rows[i].v);
+		if (rc != 0 && !strstr(err, rows[i].in))
+			fail_msg("quantity \"%s\": error \"%s\" does not name it", rows[i].in, err);
+	}
+	double v;
+	char err[64];
+	assert_int_equal(kubeapi_quantity_float(NULL, &v, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "empty"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +539,8 @@ int main(void)
 	        cmocka_unit_test(test_json_patch),
 	        cmocka_unit_test(test_strategic_merge_patch),
 	        cmocka_unit_test(test_get_path_and_strerror),
+	        cmocka_unit_test(test_quantity_milli),
+	        cmocka_unit_test(test_quantity_float),
 	};
 	return cmocka_run_group_tests_name("kubeapi", tests, NULL, NULL);
 }
