@@ -58,6 +58,42 @@ static mcppool_t *must_new(const mcppool_config_t *c)
 	return p;
 }
 
+/* The usual set-up against the server: fix_server() starts a server and fills
+ * fx->cfg with cfg_for(); the test changes what it needs in fx->cfg (and sets
+ * any fault the pool must meet from its start), then fix_pool() creates the
+ * pool. fix_free_pool() frees it before the next one; fix_stop() frees the
+ * pool, if there is one, then stops the server. */
+typedef struct {
+	pool_mbsrv_t *srv;
+	mcppool_config_t cfg;
+	mcppool_t *p;
+} fix_t;
+
+static void fix_server(fix_t *fx)
+{
+	memset(fx, 0, sizeof(*fx));
+	assert_int_equal(pool_mbsrv_start(&fx->srv), 0);
+	cfg_for(fx->srv, &fx->cfg);
+}
+
+static mcppool_t *fix_pool(fix_t *fx)
+{
+	fx->p = must_new(&fx->cfg);
+	return fx->p;
+}
+
+static void fix_free_pool(fix_t *fx)
+{
+	mcppool_free(fx->p);
+	fx->p = NULL;
+}
+
+static void fix_stop(fix_t *fx)
+{
+	fix_free_pool(fx);
+	pool_mbsrv_stop(fx->srv);
+}
+
 typedef int (*stat_pred)(const mcppool_stats_t *s, long arg);
 
 /* Polls the stats until pred holds, up to ms. Returns 1 when it held. */
@@ -390,15 +426,13 @@ static void test_null_args(void **state)
 
 static void test_acquire_release_stats(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	int ok;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	mcppool_t *p = fix_pool(&fx);
 	assert_int_equal(mcppool_acquire(p, -1, NULL, &conn), MCPPOOL_EINVAL);
 	assert_int_equal(mcppool_acquire(p, 5000, "t1", &conn), 0);
 	assert_non_null(mcppool_conn_modbus(conn));
@@ -422,8 +456,7 @@ static void test_acquire_release_stats(void **state)
 	assert_int_equal(s.breaker, MCPPOOL_BREAKER_CLOSED);
 	assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
 	assert_int_equal(s.waiters, 0);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 /* Each hot-path clock times a borrow on the CLOCK_MONOTONIC scale: a 20 ms
@@ -441,18 +474,17 @@ static void test_clock_sources(void **state)
 	        {0, 0, "monotonic", "monotonic", 0.001},
 	        {1, 1, "monotonic_coarse", "monotonic_coarse", 0.010},
 	};
-	pool_mbsrv_t *srv;
+	fix_t fx;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	fix_server(&fx);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		mcppool_config_t c;
 		mcppool_conn_t *conn;
 		mcppool_stats_t s;
-		cfg_for(srv, &c);
-		c.size = 1;
-		c.coarse_clock = cases[i].coarse;
-		c.tsc_clock = cases[i].tsc;
-		mcppool_t *p = must_new(&c);
+		cfg_for(fx.srv, &fx.cfg);
+		fx.cfg.size = 1;
+		fx.cfg.coarse_clock = cases[i].coarse;
+		fx.cfg.tsc_clock = cases[i].tsc;
+		mcppool_t *p = fix_pool(&fx);
 		const char *src = mcppool_clock_source(p);
 		if (strcmp(src, cases[i].name) != 0 && strcmp(src, cases[i].alt) != 0)
 			fail_msg("case %zu: clock %s", i, src);
@@ -480,9 +512,9 @@ static void test_clock_sources(void **state)
 		assert_int_equal(s.acquires, 201);
 		if (!cases[i].coarse)
 			assert_true(s.request.sum > before); /* sub-tick resolution */
-		mcppool_free(p);
+		fix_free_pool(&fx);
 	}
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 /* mcppool_release_timed: the caller's latency goes into the request
@@ -490,16 +522,14 @@ static void test_clock_sources(void **state)
  * to the held time. On the coarse clock, as mcp-worker runs it. */
 static void test_release_timed(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 1;
-	c.coarse_clock = 1;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 1;
+	fx.cfg.coarse_clock = 1;
+	mcppool_t *p = fix_pool(&fx);
 	assert_string_equal(mcppool_clock_source(p), "monotonic_coarse");
 	/* 3 ms: above the 2.5 ms bound, within the 5 ms one (index 3). */
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
@@ -521,23 +551,20 @@ static void test_release_timed(void **state)
 	assert_int_equal(s.request.buckets[0], 1);
 	assert_true(s.request.sum > 0.003 + 0.020 && s.request.sum < 0.003 + 1.0);
 	assert_int_equal(s.acquires, 3);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 /* mcppool_conn_idle_ns: time since the last release (any borrower). */
 static void test_conn_idle_ns(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	int64_t idle;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 1;
-	c.coarse_clock = 1;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 1;
+	fx.cfg.coarse_clock = 1;
+	mcppool_t *p = fix_pool(&fx);
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 	base_sleep_ms(200); /* held, not idle */
 	mcppool_release(p, conn, MCPPOOL_OK);
@@ -551,21 +578,18 @@ static void test_conn_idle_ns(void **state)
 	assert_true(idle >= 250000000LL && idle < 5000000000LL);
 	mcppool_release(p, conn, MCPPOOL_OK);
 	assert_int_equal(mcppool_conn_idle_ns(NULL), 0);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_timeout_leaves_no_trace(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *a, *b;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 1;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 1;
+	mcppool_t *p = fix_pool(&fx);
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &a), 0);
 	assert_int_equal(mcppool_acquire(p, 0, NULL, &b), MCPPOOL_ETIMEDOUT);
 	assert_null(b);
@@ -579,8 +603,7 @@ static void test_timeout_leaves_no_trace(void **state)
 	assert_int_equal(mcppool_acquire(p, 0, NULL, &b), 0);
 	assert_ptr_equal(a, b);
 	mcppool_release(p, b, MCPPOOL_OK);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 struct fifo_arg {
@@ -605,18 +628,16 @@ static void *fifo_waiter(void *v)
 
 static void test_fifo_waiters(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *held;
 	pthread_t th[4];
 	struct fifo_arg args[4];
 	_Atomic int pos = 0;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 1;
-	c.housekeeping_ms = 3600000; /* its sweep would serve waiters: off */
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 1;
+	fx.cfg.housekeeping_ms = 3600000; /* its sweep would serve waiters: off */
+	mcppool_t *p = fix_pool(&fx);
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &held), 0);
 	for (int i = 0; i < 4; i++) {
 		args[i] = (struct fifo_arg){p, i, &pos, -1, -99};
@@ -630,8 +651,7 @@ static void test_fifo_waiters(void **state)
 		assert_int_equal(args[i].rc, 0);
 		assert_int_equal(args[i].pos, i); /* served in arrival order */
 	}
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 struct load_arg {
@@ -668,19 +688,17 @@ static void *load_main(void *v)
 
 static void test_concurrent_borrowers(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	pthread_t th[8];
 	struct load_arg a[8];
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 3;
+	fix_server(&fx);
+	fx.cfg.size = 3;
 	/* Run with every hot-path clock: 0 default (TSC when usable), 1 coarse, 2 monotonic. */
-	c.coarse_clock = (int)(intptr_t)*state == 1;
-	c.tsc_clock = (int)(intptr_t)*state != 2;
-	mcppool_t *p = must_new(&c);
+	fx.cfg.coarse_clock = (int)(intptr_t)*state == 1;
+	fx.cfg.tsc_clock = (int)(intptr_t)*state != 2;
+	mcppool_t *p = fix_pool(&fx);
 	for (int i = 0; i < 8; i++) {
 		a[i] = (struct load_arg){p, NULL, 150, 0, 0, 0};
 		pthread_create(&th[i], NULL, load_main, &a[i]);
@@ -700,23 +718,20 @@ static void test_concurrent_borrowers(void **state)
 	assert_true(s.connects <= 3);
 	assert_int_equal(s.waiters, 0);
 	assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
-	assert_true(pool_mbsrv_requests(srv) >= 8 * 150);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	assert_true(pool_mbsrv_requests(fx.srv) >= 8 * 150);
+	fix_stop(&fx);
 }
 
 /* A thread gets back the connection it released last (its hint), whichever
  * slot that is: one of the two rounds contradicts a lowest-slot-first scan. */
 static void test_thread_affinity(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *a, *b, *x;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 2;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 2;
+	mcppool_t *p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_at_least, 2, 5000));
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &a), 0);
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &b), 0);
@@ -732,8 +747,7 @@ static void test_thread_affinity(void **state)
 	}
 	mcppool_release(p, a, MCPPOOL_OK);
 	mcppool_release(p, b, MCPPOOL_OK);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 struct spin_arg {
@@ -785,35 +799,34 @@ static void spin(mcppool_t *p, int threads, int n)
  * stripes (64), and a second wave that reuses the exited threads' stripes. */
 static void test_contention_counts(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
+	fix_server(&fx);
 	for (int mode = 0; mode < 2; mode++) {
-		cfg_for(srv, &c);
-		c.size = mode + 1;
-		c.housekeeping_ms = 3600000;
+		cfg_for(fx.srv, &fx.cfg);
+		fx.cfg.size = mode + 1;
+		fx.cfg.housekeeping_ms = 3600000;
 		if (mode == 1)
 			setenv("MCPPOOL_MEMBARRIER", "0", 1);
-		mcppool_t *p = must_new(&c);
+		mcppool_t *p = fix_pool(&fx);
 		unsetenv("MCPPOOL_MEMBARRIER");
-		assert_true(wait_for(p, idle_at_least, c.size, 5000));
+		assert_true(wait_for(p, idle_at_least, fx.cfg.size, 5000));
 		spin(p, 6, 3000);
 		mcppool_stats(p, &s);
 		assert_int_equal(s.acquires, 6 * 3000);
 		assert_int_equal(s.request.count, 6 * 3000);
 		assert_int_equal(s.waiters, 0);
 		assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
-		assert_int_equal(s.states[MCPPOOL_IDLE], c.size);
-		assert_int_equal(s.connects, c.size);
-		mcppool_free(p);
+		assert_int_equal(s.states[MCPPOOL_IDLE], fx.cfg.size);
+		assert_int_equal(s.connects, fx.cfg.size);
+		fix_free_pool(&fx);
 	}
 
 	/* Enough connections that the 80 threads mostly run side by side. */
-	cfg_for(srv, &c);
-	c.size = 16;
-	mcppool_t *p = must_new(&c);
+	cfg_for(fx.srv, &fx.cfg);
+	fx.cfg.size = 16;
+	mcppool_t *p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_at_least, 16, 5000));
 	spin(p, 80, 2000);
 	spin(p, 80, 2000);
@@ -823,24 +836,21 @@ static void test_contention_counts(void **state)
 	assert_int_equal(s.request.count, s.acquires);
 	assert_int_equal(s.waiters, 0);
 	assert_int_equal(s.states[MCPPOOL_IN_USE], 0);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_resize_under_load(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	pthread_t th[6];
 	struct load_arg a[6];
 	_Atomic int stop = 0;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	pool_mbsrv_set_delay_ms(srv, 1);
-	cfg_for(srv, &c);
-	c.size = 2;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	pool_mbsrv_set_delay_ms(fx.srv, 1);
+	fx.cfg.size = 2;
+	mcppool_t *p = fix_pool(&fx);
 	for (int i = 0; i < 6; i++) {
 		a[i] = (struct load_arg){p, &stop, 0, 0, 0, 0};
 		pthread_create(&th[i], NULL, load_main, &a[i]);
@@ -852,7 +862,7 @@ static void test_resize_under_load(void **state)
 		assert_int_equal(mcppool_set_size(p, sizes[i]), applied[i]);
 		mcppool_stats(p, &s);
 		assert_int_equal(s.target_size, applied[i]);
-		assert_true(s.size <= c.max_size);
+		assert_true(s.size <= fx.cfg.max_size);
 	}
 	base_sleep_ms(100);
 	atomic_store(&stop, 1);
@@ -871,28 +881,25 @@ static void test_resize_under_load(void **state)
 	mcppool_stats(p, &s);
 	assert_int_equal(s.broken, 0);
 	assert_int_equal(s.acquires, s.request.count);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_device_closes_connections(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	int ok;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 3;
-	c.breaker_threshold = 100;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 3;
+	fx.cfg.breaker_threshold = 100;
+	mcppool_t *p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_at_least, 3, 5000));
-	assert_true(wait_clients(srv, 3, 5000));
+	assert_true(wait_clients(fx.srv, 3, 5000));
 
 	/* Without validation the borrower sees the break and reports it. */
-	pool_mbsrv_close_all(srv);
+	pool_mbsrv_close_all(fx.srv);
 	base_sleep_ms(50);
 	int broken = 0, good = 0;
 	for (int i = 0; i < 20 && good < 3; i++) {
@@ -909,15 +916,15 @@ static void test_device_closes_connections(void **state)
 	mcppool_stats(p, &s);
 	assert_int_equal((int)s.broken, broken);
 	assert_true(s.connects > 3);
-	mcppool_free(p);
+	fix_free_pool(&fx);
 
 	/* With keepalive validation the pool catches it before handing out. */
-	c.keepalive_ms = 1;
-	assert_true(wait_clients(srv, 0, 5000));
-	p = must_new(&c);
+	fx.cfg.keepalive_ms = 1;
+	assert_true(wait_clients(fx.srv, 0, 5000));
+	p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_at_least, 3, 5000));
-	assert_true(wait_clients(srv, 3, 5000));
-	pool_mbsrv_close_all(srv);
+	assert_true(wait_clients(fx.srv, 3, 5000));
+	pool_mbsrv_close_all(fx.srv);
 	base_sleep_ms(50);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
@@ -928,53 +935,47 @@ static void test_device_closes_connections(void **state)
 	mcppool_stats(p, &s);
 	assert_true(s.validations_failed >= 1);
 	assert_int_equal(s.broken, 0);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_exception_reply_validates(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	pool_mbsrv_set_exception(srv, MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
-	cfg_for(srv, &c);
-	c.size = 1;
-	c.keepalive_ms = 1;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	pool_mbsrv_set_exception(fx.srv, MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS);
+	fx.cfg.size = 1;
+	fx.cfg.keepalive_ms = 1;
+	mcppool_t *p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_at_least, 1, 5000));
 	base_sleep_ms(5);
-	uint64_t before = pool_mbsrv_requests(srv);
+	uint64_t before = pool_mbsrv_requests(fx.srv);
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
-	assert_true(pool_mbsrv_requests(srv) > before); /* a validation read was sent */
+	assert_true(pool_mbsrv_requests(fx.srv) > before); /* a validation read was sent */
 	mcppool_release(p, conn, MCPPOOL_OK);
 	mcppool_stats(p, &s);
 	assert_int_equal(s.validations_failed, 0);
 	assert_int_equal(s.connects, 1);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_device_stops_answering(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	int ok;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 2;
-	c.response_timeout_ms = 100;
-	c.breaker_threshold = 2;
-	c.breaker_open_ms = 200;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 2;
+	fx.cfg.response_timeout_ms = 100;
+	fx.cfg.breaker_threshold = 2;
+	fx.cfg.breaker_open_ms = 200;
+	mcppool_t *p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_at_least, 2, 5000));
-	pool_mbsrv_set_stall(srv, true);
+	pool_mbsrv_set_stall(fx.srv, true);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 		assert_int_equal(do_read(conn, 1, &ok), MCPPOOL_TIMEOUT);
@@ -991,30 +992,27 @@ static void test_device_stops_answering(void **state)
 		assert_int_equal(rc, MCPPOOL_EBREAKER);
 	assert_true(base_now_ms() - t0 < 1000); /* failed fast, no 5 s wait */
 	/* Device answers again: the half-open probe (a validation read) closes it. */
-	pool_mbsrv_set_stall(srv, false);
+	pool_mbsrv_set_stall(fx.srv, false);
 	assert_true(wait_for(p, breaker_is, MCPPOOL_BREAKER_CLOSED, 10000));
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 	assert_int_equal(do_read(conn, 9, &ok), MCPPOOL_OK);
 	assert_true(ok);
 	mcppool_release(p, conn, MCPPOOL_OK);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_device_refuses(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	assert_int_equal(pool_mbsrv_set_refuse(srv, true), 0);
-	cfg_for(srv, &c);
-	c.size = 2;
-	c.breaker_threshold = 3;
-	c.breaker_open_ms = 100;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	assert_int_equal(pool_mbsrv_set_refuse(fx.srv, true), 0);
+	fx.cfg.size = 2;
+	fx.cfg.breaker_threshold = 3;
+	fx.cfg.breaker_open_ms = 100;
+	mcppool_t *p = fix_pool(&fx);
 	/* While nothing is open and the breaker still closed, acquire waits out its deadline. */
 	int rc = mcppool_acquire(p, 20, NULL, &conn);
 	assert_true(rc == MCPPOOL_ETIMEDOUT || rc == MCPPOOL_EBREAKER);
@@ -1029,21 +1027,19 @@ static void test_device_refuses(void **state)
 	assert_int_equal(s.states[MCPPOOL_IDLE] + s.states[MCPPOOL_IN_USE], 0);
 	/* Recovery: probes keep failing until the device listens again. */
 	assert_true(wait_for(p, connect_failures_at_least, (long)s.connect_failures + 1, 5000));
-	assert_int_equal(pool_mbsrv_set_refuse(srv, false), 0);
+	assert_int_equal(pool_mbsrv_set_refuse(fx.srv, false), 0);
 	assert_true(wait_for(p, breaker_is, MCPPOOL_BREAKER_CLOSED, 5000));
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 	mcppool_release(p, conn, MCPPOOL_OK);
 	assert_true(wait_for(p, size_is, 2, 5000));
 	mcppool_stats(p, &s);
 	assert_true(s.acquire_rejected >= 1);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_leak_detection(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	char *logbuf = NULL;
@@ -1052,11 +1048,10 @@ static void test_leak_detection(void **state)
 	FILE *mem = open_memstream(&logbuf, &loglen);
 	assert_non_null(mem);
 	base_log_set_output(mem);
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 1;
-	c.leak_threshold_ms = 50;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 1;
+	fx.cfg.leak_threshold_ms = 50;
+	mcppool_t *p = fix_pool(&fx);
 	assert_int_equal(mcppool_acquire(p, 5000, "req-42 from 10.0.0.7", &conn), 0);
 	assert_true(wait_for(p, leaks_at_least, 1, 5000));
 	base_sleep_ms(100); /* several housekeeping rounds: still reported once */
@@ -1067,8 +1062,7 @@ static void test_leak_detection(void **state)
 	assert_int_equal(mcppool_acquire(p, 5000, "quick", &conn), 0);
 	mcppool_release(p, conn, MCPPOOL_OK);
 	base_sleep_ms(100);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 	base_log_set_output(quiet_log);
 	fclose(mem);
 	assert_non_null(strstr(logbuf, "event=pool_leak"));
@@ -1081,28 +1075,26 @@ static void test_leak_detection(void **state)
 
 static void test_lifetime_and_idle_retirement(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	mcppool_stats_t s;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 2;
-	c.max_lifetime_ms = 80;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 2;
+	fx.cfg.max_lifetime_ms = 80;
+	mcppool_t *p = fix_pool(&fx);
 	assert_true(wait_for(p, lifetime_at_least, 2, 5000));
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 	mcppool_release(p, conn, MCPPOOL_OK);
 	mcppool_stats(p, &s);
 	assert_true(s.connects >= 3); /* replaced */
-	mcppool_free(p);
+	fix_free_pool(&fx);
 
-	cfg_for(srv, &c);
-	c.size = 4;
-	c.min_idle = 1;
-	c.max_idle_ms = 50;
-	p = must_new(&c);
+	cfg_for(fx.srv, &fx.cfg);
+	fx.cfg.size = 4;
+	fx.cfg.min_idle = 1;
+	fx.cfg.max_idle_ms = 50;
+	p = fix_pool(&fx);
 	assert_true(wait_for(p, idle_retired_at_least, 3, 5000));
 	assert_true(wait_for(p, size_is, 1, 5000)); /* min_idle kept */
 	base_sleep_ms(150);
@@ -1116,35 +1108,31 @@ static void test_lifetime_and_idle_retirement(void **state)
 	assert_int_equal(mcppool_acquire(p, 5000, NULL, &b), 0);
 	mcppool_release(p, a, MCPPOOL_OK);
 	mcppool_release(p, b, MCPPOOL_OK);
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 static void test_no_fd_leak(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	mcppool_conn_t *conn;
 	int ok;
 	(void)state;
 	int before = count_fds();
 	assert_true(before > 0);
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.size = 4;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.size = 4;
+	mcppool_t *p = fix_pool(&fx);
 	for (int round = 0; round < 3; round++) {
 		for (int i = 0; i < 10; i++) {
 			assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 			mcppool_release(p, conn, do_read(conn, 2, &ok));
 		}
-		pool_mbsrv_close_all(srv); /* forces reconnects */
+		pool_mbsrv_close_all(fx.srv); /* forces reconnects */
 		assert_int_equal(mcppool_acquire(p, 5000, NULL, &conn), 0);
 		mcppool_release(p, conn, MCPPOOL_BROKEN_IO);
 		mcppool_set_size(p, round == 1 ? 1 : 6);
 	}
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 	assert_int_equal(count_fds(), before);
 }
 
@@ -1237,21 +1225,18 @@ static void test_fd_setsize(void **state)
 
 static void test_set_size_clamps_and_free_with_waiters(void **state)
 {
-	pool_mbsrv_t *srv;
-	mcppool_config_t c;
+	fix_t fx;
 	(void)state;
-	assert_int_equal(pool_mbsrv_start(&srv), 0);
-	cfg_for(srv, &c);
-	c.max_size = 5;
-	mcppool_t *p = must_new(&c);
+	fix_server(&fx);
+	fx.cfg.max_size = 5;
+	mcppool_t *p = fix_pool(&fx);
 	const struct {
 		int in, out;
 	} cases[] = {{0, 1}, {-7, 1}, {1, 1}, {5, 5}, {6, 5}, {1000, 5}, {3, 3}};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_int_equal(mcppool_set_size(p, cases[i].in), cases[i].out);
 	assert_true(wait_for(p, size_is, 3, 5000));
-	mcppool_free(p);
-	pool_mbsrv_stop(srv);
+	fix_stop(&fx);
 }
 
 int main(void)
