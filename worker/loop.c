@@ -689,23 +689,40 @@ static void start_drain(loop_t *l)
 
 /* A lane's pipe: handed-over clients, then the reason for the wake-up
  * (drain, or a connection given back for this loop's queue). */
-static void on_lane(loop_t *l)
+void loop_lane_read(lane_t *ln, void (*take)(void *ud, int fd, uint64_t id, const char *peer),
+                    void *ud)
 {
 	lane_msg_t msgs[32];
 	for (;;) {
-		ssize_t n = read(l->lane->pipe_rd, msgs, sizeof(msgs));
+		ssize_t n = read(ln->pipe_rd, msgs, sizeof(msgs));
 		if (n <= 0)
 			break;
-		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
-			if (msgs[i].fd >= 0)
-				adopt(l, msgs[i].fd, msgs[i].id, msgs[i].peer);
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+			if (msgs[i].fd < 0)
+				continue;
+			if (take)
+				take(ud, msgs[i].fd, msgs[i].id, msgs[i].peer);
+			else
+				close(msgs[i].fd);
+		}
 	}
-	/* Cleared after the pipe is empty and before looking at why: a kicker
-	 * that found it set wrote nothing, and its change (set before its
-	 * kick) is seen below; a later one writes again. Cleared first, a
-	 * wake-up written between the clear and the read would be eaten here
-	 * and leave the flag set with an empty pipe: every later kick lost. */
-	atomic_exchange(&l->lane->kicked, false);
+	/* Cleared after the pipe is empty and before the caller looks at why
+	 * it was woken: a kicker that found it set wrote nothing, and its
+	 * change (set before its kick) is seen by the caller; a later one
+	 * writes again. Cleared first, a wake-up written between the clear and
+	 * the read would be eaten here and leave the flag set with an empty
+	 * pipe: every later kick lost. */
+	atomic_exchange(&ln->kicked, false);
+}
+
+static void take_client(void *ud, int fd, uint64_t id, const char *peer)
+{
+	adopt(ud, fd, id, peer);
+}
+
+static void on_lane(loop_t *l)
+{
+	loop_lane_read(l->lane, take_client, l);
 	if (atomic_load(&l->w->drain) && !l->draining)
 		start_drain(l);
 	fwd_poke(l->f);

@@ -177,6 +177,11 @@ int loop_auto_threads(const char *cpu_max);
 void loop_lanes_free(worker_t *w);
 int loop_run(worker_t *w);
 void loop_kick(worker_t *w, int lane);
+/* The lane's own loop, when its pipe is readable: reads it dry, giving each
+ * handed-over client to take (NULL: closed), and re-arms loop_kick. The
+ * caller then looks at why it was woken (drain, its queue: fwd_poke). */
+void loop_lane_read(lane_t *ln, void (*take)(void *ud, int fd, uint64_t id, const char *peer),
+                    void *ud);
 int64_t loop_heartbeat_ns(worker_t *w);
 
 #endif

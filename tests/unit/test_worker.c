@@ -110,13 +110,10 @@ static void collect(fx_t *x)
 }
 
 /* A loop woken through its lane (loop_kick): what loop.c's on_lane does
- * for the forwarder. */
+ * for the forwarder (no clients are handed over here). */
 static void on_lane_event(fx_t *x, lane_t *ln)
 {
-	char buf[512];
-	while (read(ln->pipe_rd, buf, sizeof(buf)) > 0)
-		;
-	atomic_exchange(&ln->kicked, false);
+	loop_lane_read(ln, NULL, NULL);
 	fwd_poke(ln == &x->w.lanes[0] ? x->f : x->f2);
 }
 
