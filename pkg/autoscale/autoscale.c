@@ -683,51 +683,35 @@ static int32_t change_in_period(const events_t *ev, double now, int32_t period)
 	return sum;
 }
 
-static int32_t scale_up_limit(const autoscale_state_t *st, const autoscale_rules_t *r, int32_t cur,
-                              double now)
+/* The HPA's calculateScaleUpLimitWithScalingRules (up) and
+ * calculateScaleDownLimitWithBehaviors (!up): every policy proposes a bound
+ * from the replicas at the start of its period (now, less what it added,
+ * plus what it removed); selectPolicy Max takes the largest change (the
+ * highest bound up, the lowest down), Min the smallest. */
+static int32_t scale_limit(const autoscale_state_t *st, const autoscale_rules_t *r, int32_t cur,
+                           double now, bool up)
 {
+	bool lowest; /* keep the lowest bound (else the highest) */
 	int32_t result;
-	bool use_min = r->select == AUTOSCALE_SELECT_MIN;
 	if (r->select == AUTOSCALE_SELECT_DISABLED)
 		return cur;
-	result = use_min ? INT32_MAX : INT32_MIN;
+	lowest = (r->select == AUTOSCALE_SELECT_MIN) == up;
+	result = lowest ? INT32_MAX : INT32_MIN;
 	for (size_t i = 0; i < r->npolicies; i++) {
 		const autoscale_rule_t *p = &r->policies[i];
 		int32_t added = change_in_period(&st->up, now, p->period_seconds);
 		int32_t deleted = change_in_period(&st->down, now, p->period_seconds);
 		int32_t start = cur - added + deleted;
+		double pct = (double)p->value / 100;
 		int32_t proposed;
 		if (p->type == AUTOSCALE_POLICY_PODS)
-			proposed = start + p->value;
+			proposed = up ? start + p->value : start - p->value;
+		else if (up)
+			proposed = clamp32(ceil((double)start * (1 + pct)));
 		else
-			proposed = clamp32(ceil((double)start * (1 + (double)p->value / 100)));
-		result = use_min ? (proposed < result ? proposed : result)
-		                 : (proposed > result ? proposed : result);
-	}
-	return result;
-}
-
-static int32_t scale_down_limit(const autoscale_state_t *st, const autoscale_rules_t *r,
-                                int32_t cur, double now)
-{
-	int32_t result;
-	bool use_min = r->select == AUTOSCALE_SELECT_MIN;
-	if (r->select == AUTOSCALE_SELECT_DISABLED)
-		return cur;
-	result = use_min ? INT32_MIN : INT32_MAX;
-	for (size_t i = 0; i < r->npolicies; i++) {
-		const autoscale_rule_t *p = &r->policies[i];
-		int32_t added = change_in_period(&st->up, now, p->period_seconds);
-		int32_t deleted = change_in_period(&st->down, now, p->period_seconds);
-		int32_t start = cur - added + deleted;
-		int32_t proposed;
-		if (p->type == AUTOSCALE_POLICY_PODS)
-			proposed = start - p->value;
-		else
-			proposed = clamp32((double)start * (1 - (double)p->value / 100));
-		/* min-change ('Min') for scale-down is the highest value */
-		result = use_min ? (proposed > result ? proposed : result)
-		                 : (proposed < result ? proposed : result);
+			proposed = clamp32((double)start * (1 - pct)); /* truncated, as int32() */
+		if (lowest ? proposed < result : proposed > result)
+			result = proposed;
 	}
 	return result;
 }
@@ -1181,9 +1165,9 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 			const char *lmsg = "the desired count is within the acceptable range";
 			desired = stabilized;
 			if (stabilized > R) {
-				int32_t lim =
-				        st->burst ? INT32_MAX
-				                  : scale_up_limit(st, &pol->scale_up, R, in->now);
+				int32_t lim = st->burst ? INT32_MAX
+				                        : scale_limit(st, &pol->scale_up, R,
+				                                      in->now, true);
 				int32_t maxa = pol->max_replicas;
 				if (lim < R)
 					lim = R;
@@ -1201,7 +1185,7 @@ int autoscale_decide(const autoscale_policy_t *pol, autoscale_state_t *st,
 				if (stabilized > maxa)
 					desired = maxa;
 			} else if (stabilized < R) {
-				int32_t lim = scale_down_limit(st, &pol->scale_down, R, in->now);
+				int32_t lim = scale_limit(st, &pol->scale_down, R, in->now, false);
 				int32_t mina = pol->min_replicas;
 				if (lim > R)
 					lim = R;

@@ -929,6 +929,22 @@ static const seq_t seqs[] = {
           {30, -1, 0.1, 5, "ScaleDownLimit"},
           {61, -1, 0.1, 4, "ScaleDownLimit"},
           {121, -1, 0.1, 3, "ScaleDownLimit"}}},
+        /* HPA: ceil(3 x 1.5) = 5 on the way up */
+        {"scale up Percent 50 of 3 rounds 4.5 up to 5",
+         {"scaleTargetRef", "Deployment/w", "maxReplicas", "100", Q, "behavior",
+          "scaleUp:\n  stabilizationWindowSeconds: 0\n  policies:\n  - type: Percent\n"
+          "    value: 50\n    periodSeconds: 60\n",
+          NULL},
+         1,
+         {{0, 3, 10, 5, "ScaleUpLimit"}}},
+        /* HPA: int32(5 x 0.9) = 4; rounding up would keep 5 and never scale down */
+        {"scale down Percent 10 of 5 truncates 4.5 to 4",
+         {BASE, Q, "behavior",
+          "scaleDown:\n  stabilizationWindowSeconds: 0\n  policies:\n  - type: Percent\n"
+          "    value: 10\n    periodSeconds: 60\n",
+          NULL},
+         1,
+         {{0, 5, 0.1, 4, "ScaleDownLimit"}}},
         /* HPA docs: Pods 4 / Percent 10 per 60 s: Max picks the bigger change, Min the smaller */
         {"docs: scale down Max of Pods 4, Percent 10",
          {"scaleTargetRef", "Deployment/w", "maxReplicas", "100", Q, "behavior",
