@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "kubeapi/kubeapi.h"
 #include "podenv.h"
@@ -76,14 +77,11 @@ void ks_deploy_template_hash(const cJSON *tmpl, char *out, size_t cap)
 {
 	static const char al[] = "bcdfghjklmnpqrstvwxz2456789";
 	base_buf_t b;
-	uint32_t h = 2166136261u;
+	uint32_t h;
 	char dec[16];
 	base_buf_init(&b, 16u << 20);
 	canon(tmpl, &b);
-	for (size_t i = 0; i < b.len; i++) {
-		h ^= (unsigned char)b.data[i];
-		h *= 16777619u;
-	}
+	h = base_fnv1a(b.data, b.len);
 	base_buf_free(&b);
 	ks_fmt(dec, sizeof(dec), "%u", h);
 	size_t i = 0;

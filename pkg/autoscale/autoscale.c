@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 /* ---- state ---------------------------------------------------------------- */
 
 typedef struct {
@@ -144,16 +146,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	*p = np;
 	*cap = ncap;
 	return 0;
-}
-
-static uint32_t hash_name(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
 }
 
 static void htab_clear(htab_t *t)
@@ -570,7 +562,7 @@ static int roll_history(const autoscale_policy_t *pol, autoscale_state_t *st,
 		const prom_worker_metrics_t *x = &p->metrics;
 		const char *name = p->name ? p->name : "";
 		size_t n = strlen(name);
-		uint32_t h = hash_name(name, n);
+		uint32_t h = base_fnv1a(name, n);
 		hent_t *prev;
 
 		st->little[i] = NAN;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 #define DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 
 const char *prom_strerror(int err)
@@ -56,16 +58,6 @@ typedef struct {
 	size_t cap, used;
 } famtab_t;
 
-static uint32_t fnv1a(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static void famtab_free(famtab_t *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
@@ -80,7 +72,7 @@ static family_t *famtab_find(famtab_t *t, const char *name, size_t n)
 	uint32_t h;
 	if (t->cap == 0)
 		return NULL;
-	h = fnv1a(name, n);
+	h = base_fnv1a(name, n);
 	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
 		family_t *f = &t->slots[i];
 		if (f->name == NULL)
@@ -114,7 +106,7 @@ static family_t *famtab_add(famtab_t *t, const char *name, size_t n)
 		t->slots = ns;
 		t->cap = ncap;
 	}
-	h = fnv1a(name, n);
+	h = base_fnv1a(name, n);
 	size_t i = h & (t->cap - 1);
 	while (t->slots[i].name)
 		i = (i + 1) & (t->cap - 1);
