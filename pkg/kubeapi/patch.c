@@ -10,6 +10,16 @@
 
 #define PATCH_MAX_DEPTH 64
 
+/* Puts v (NULL: allocation failed) in place of *doc, which is freed. */
+static int set_doc(cJSON **doc, cJSON *v)
+{
+	if (!v)
+		return KUBEAPI_ENOMEM;
+	cJSON_Delete(*doc);
+	*doc = v;
+	return 0;
+}
+
 /* ---- RFC 7386 ------------------------------------------------------------ */
 
 static int merge_rec(cJSON **doc, const cJSON *patch, int depth)
@@ -17,21 +27,10 @@ static int merge_rec(cJSON **doc, const cJSON *patch, int depth)
 	const cJSON *it;
 	if (depth > PATCH_MAX_DEPTH)
 		return KUBEAPI_ETOOBIG;
-	if (!cJSON_IsObject(patch)) {
-		cJSON *copy = cJSON_Duplicate(patch, 1);
-		if (!copy)
-			return KUBEAPI_ENOMEM;
-		cJSON_Delete(*doc);
-		*doc = copy;
-		return 0;
-	}
-	if (!*doc || !cJSON_IsObject(*doc)) {
-		cJSON *obj = cJSON_CreateObject();
-		if (!obj)
-			return KUBEAPI_ENOMEM;
-		cJSON_Delete(*doc);
-		*doc = obj;
-	}
+	if (!cJSON_IsObject(patch)) /* a non-object patch replaces the document */
+		return set_doc(doc, cJSON_Duplicate(patch, 1));
+	if ((!*doc || !cJSON_IsObject(*doc)) && set_doc(doc, cJSON_CreateObject()) != 0)
+		return KUBEAPI_ENOMEM;
 	cJSON_ArrayForEach(it, patch)
 	{
 		if (cJSON_IsNull(it)) {
@@ -571,26 +570,14 @@ static int smp_map(smp_ctx_t *c, cJSON **doc, const cJSON *patch, const char *na
 
 	if (depth > PATCH_MAX_DEPTH)
 		return KUBEAPI_ETOOBIG;
-	if (!cJSON_IsObject(patch)) {
-		cJSON *copy = cJSON_Duplicate(patch, 1);
-		if (!copy)
-			return KUBEAPI_ENOMEM;
-		cJSON_Delete(*doc);
-		*doc = copy;
-		return 0;
-	}
+	if (!cJSON_IsObject(patch)) /* a non-object patch replaces the document */
+		return set_doc(doc, cJSON_Duplicate(patch, 1));
 	d = cJSON_GetObjectItemCaseSensitive(patch, "$patch");
 	if (d) {
 		if (!cJSON_IsString(d))
 			return smp_fail(c, "$patch is not a string in", name);
-		if (strcmp(d->valuestring, "replace") == 0) {
-			cJSON *copy = clean_copy(patch);
-			if (!copy)
-				return KUBEAPI_ENOMEM;
-			cJSON_Delete(*doc);
-			*doc = copy;
-			return 0;
-		}
+		if (strcmp(d->valuestring, "replace") == 0)
+			return set_doc(doc, clean_copy(patch));
 		if (strcmp(d->valuestring, "delete") == 0) {
 			cJSON_Delete(*doc);
 			*doc = NULL;
@@ -599,12 +586,8 @@ static int smp_map(smp_ctx_t *c, cJSON **doc, const cJSON *patch, const char *na
 		if (strcmp(d->valuestring, "merge") != 0)
 			return smp_fail(c, "unknown $patch directive in", name);
 	}
-	if (!*doc || !cJSON_IsObject(*doc)) {
-		cJSON_Delete(*doc);
-		*doc = cJSON_CreateObject();
-		if (!*doc)
-			return KUBEAPI_ENOMEM;
-	}
+	if ((!*doc || !cJSON_IsObject(*doc)) && set_doc(doc, cJSON_CreateObject()) != 0)
+		return KUBEAPI_ENOMEM;
 	cJSON_ArrayForEach(it, patch)
 	{
 		const char *k = it->string;
