@@ -210,12 +210,7 @@ int daemon_main(int argc, char **argv)
 		return 0;
 	if (rc != 0)
 		return 2;
-	base_log_format_t lf;
-	base_log_level_t ll;
-	(void)base_log_parse_format(cfg.log_format, &lf);
-	(void)base_log_parse_level(cfg.log_level, &ll);
-	base_log_set_format(lf);
-	base_log_set_level(ll);
+	(void)base_log_setup(cfg.log_level, cfg.log_format, NULL); /* checked by the table */
 	if (cfg.le_renew_ms >= cfg.le_lease_ms) {
 		fprintf(stderr, "mcp-autoscaler: --leader-election-renew-deadline must be shorter "
 		                "than --leader-election-lease-duration\n");

@@ -88,8 +88,6 @@ int main(int argc, char **argv)
 	worker_t w;
 	httpd_t *h = NULL;
 	char err[512];
-	base_log_level_t lvl;
-	base_log_format_t fmt;
 	sigset_t mask;
 	int rc = base_opt_main(opts, &o, seen, argc, argv, NULL, "mcp-worker", usage, MCP_VERSION);
 	if (rc != 0)
@@ -103,11 +101,7 @@ int main(int argc, char **argv)
 		        o.pool_size, o.pool_max);
 		return 2;
 	}
-	base_log_parse_level(o.log_level, &lvl);
-	base_log_parse_format(o.log_format, &fmt);
-	base_log_set_level(lvl);
-	base_log_set_format(fmt);
-	base_log_set_static("component", "worker");
+	(void)base_log_setup(o.log_level, o.log_format, "worker"); /* both checked by the table */
 
 	/* Every thread started from here on inherits the blocked mask; the
 	 * loop takes SIGTERM/SIGINT through a signalfd. */

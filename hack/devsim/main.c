@@ -463,8 +463,6 @@ int main(int argc, char **argv)
 	int lfd, cfd = -1;
 	int f, code = 0;
 	ctl_t ctl[MAX_CTL];
-	base_log_level_t lvl;
-	base_log_format_t fmt;
 	struct sigaction sa = {0};
 	int rc;
 	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
@@ -488,11 +486,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcp-devsim: --fault: \"%s\" is not a fault\n", o.fault);
 		return 2;
 	}
-	base_log_parse_level(o.log_level, &lvl);
-	base_log_parse_format(o.log_format, &fmt);
-	base_log_set_level(lvl);
-	base_log_set_format(fmt);
-	base_log_set_static("component", "devsim");
+	(void)base_log_setup(o.log_level, o.log_format, "devsim"); /* both checked by the table */
 
 	g.dist = strcmp(o.dist, "uniform") == 0 ? 1 : strcmp(o.dist, "exponential") == 0 ? 2 : 0;
 	atomic_store(&g.service_ns, ns);

@@ -137,8 +137,6 @@ int main(int argc, char **argv)
 	ks_loop_t *loop = NULL;
 	ks_workloads_t *wl = NULL;
 	snap_t snap;
-	base_log_level_t lvl;
-	base_log_format_t fmt;
 
 	memset(&cfg, 0, sizeof(cfg));
 	int r = base_opt_main(
@@ -172,11 +170,7 @@ int main(int argc, char **argv)
 		        admin_host);
 		return 2;
 	}
-	base_log_parse_level(cfg.log_level, &lvl);
-	base_log_parse_format(cfg.log_format, &fmt);
-	base_log_set_level(lvl);
-	base_log_set_format(fmt);
-	base_log_set_static("component", "kubesim");
+	(void)base_log_setup(cfg.log_level, cfg.log_format, "kubesim"); /* checked by the table */
 	if (!cfg.kubeconfig[0])
 		snprintf(cfg.kubeconfig, sizeof(cfg.kubeconfig), "%.1000s/kubeconfig",
 		         cfg.data_dir);

@@ -62,6 +62,19 @@ int base_log_parse_format(const char *s, base_log_format_t *out)
 	return -1;
 }
 
+int base_log_setup(const char *level, const char *format, const char *component)
+{
+	base_log_level_t l;
+	base_log_format_t f;
+	if (base_log_parse_level(level, &l) != 0 || base_log_parse_format(format, &f) != 0)
+		return -1;
+	base_log_set_level(l);
+	base_log_set_format(f);
+	if (component)
+		base_log_set_static("component", component);
+	return 0;
+}
+
 void base_log_set_static(const char *key, const char *value)
 {
 	pthread_mutex_lock(&log_mu);

@@ -38,6 +38,10 @@ void base_log_set_output(FILE *out);
 /* Parses "debug|info|warn|error|off" and "logfmt|json"; 0 or -1. */
 int base_log_parse_level(const char *s, base_log_level_t *out);
 int base_log_parse_format(const char *s, base_log_format_t *out);
+/* A program's logging from its --log-level and --log-format values: parses
+ * and sets both, and adds component=NAME to every record (NULL: none).
+ * Returns 0, or -1 (nothing changed) when either value does not parse. */
+int base_log_setup(const char *level, const char *format, const char *component);
 /* Adds a key/value pair printed on every record (e.g. "component"); at most 4.
  * Both strings are copied. */
 void base_log_set_static(const char *key, const char *value);

@@ -69,6 +69,15 @@ static void test_log_parse(void **state)
 	assert_int_equal(base_log_parse_format("json", &f), 0);
 	assert_int_equal(f, BASE_LOG_JSON);
 	assert_int_equal(base_log_parse_format("xml", &f), -1);
+	/* base_log_setup: both or nothing */
+	base_log_set_level(BASE_LOG_INFO);
+	assert_int_equal(base_log_setup("error", "xml", NULL), -1);
+	assert_int_equal(base_log_get_level(), BASE_LOG_INFO);
+	assert_int_equal(base_log_setup("loud", "json", NULL), -1);
+	assert_int_equal(base_log_get_level(), BASE_LOG_INFO);
+	assert_int_equal(base_log_setup("warn", "logfmt", NULL), 0);
+	assert_int_equal(base_log_get_level(), BASE_LOG_WARN);
+	base_log_set_level(BASE_LOG_INFO);
 }
 
 static const struct {
