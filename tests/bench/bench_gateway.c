@@ -15,6 +15,12 @@
  *     samples, so both see the same background. Client send times are
  *     spread evenly over the pacing interval (no synchronised bursts of
  *     CONNS requests, which no real set of clients produces).
+ *   gateway_cpu_per_request: CPU time (user + system, from /proc and
+ *     getrusage) per request during the full-load runs, of the worker, the
+ *     device simulator and the client threads, against the device and the
+ *     clients direct. On a machine the clients, device and gateway share,
+ *     throughput is bounded by CPU, so gateway_vs_direct is about the inverse
+ *     of this ratio, and it tells how busy "half load" leaves the machine.
  *   gateway_pooled_vs_connect_per_request: the pooled worker against the same
  *     worker with --connect-per-request; throughput ratio.
  *
@@ -35,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -130,6 +137,65 @@ static void stop(proc_t *p)
 		waitpid(p->pid, NULL, 0);
 		p->pid = 0;
 	}
+}
+
+/* CPU time (user + system) a process has used, in microseconds; -1 when
+ * its /proc entry cannot be read. Clock-tick resolution (10 ms): the runs
+ * are long enough (1.5 s, tens of thousands of requests) for that. */
+static int64_t proc_cpu_us(pid_t pid)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	size_t n;
+	unsigned long long ut, st;
+	const char *p;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold spaces; fields follow it */
+	if (p == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/* This process's CPU time (the client threads), in microseconds. */
+static int64_t self_cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+	       (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+}
+
+/* CPU per request of each party over one run (microseconds). */
+typedef struct {
+	double worker, device, clients;
+} cpu_t;
+
+typedef struct {
+	int64_t worker, device, clients;
+} cpu_mark_t;
+
+static cpu_mark_t cpu_mark(const proc_t *gw, const proc_t *dev)
+{
+	cpu_mark_t m = {gw ? proc_cpu_us(gw->pid) : 0, proc_cpu_us(dev->pid), self_cpu_us()};
+	return m;
+}
+
+static cpu_t cpu_per_req(cpu_mark_t a, cpu_mark_t b, double requests)
+{
+	cpu_t c = {0};
+	if (requests > 0) {
+		c.worker = (double)(b.worker - a.worker) / requests;
+		c.device = (double)(b.device - a.device) / requests;
+		c.clients = (double)(b.clients - a.clients) / requests;
+	}
+	return c;
 }
 
 typedef struct {
@@ -330,6 +396,9 @@ int main(void)
 	char listen[64], devarg[96];
 	double dr[ROUNDS], gr[ROUNDS], ratio[ROUNDS], dp50[ROUNDS], dp99[ROUNDS], gp50[ROUNDS],
 	        gp99[ROUNDS], pr[ROUNDS], cr[ROUNDS], pratio[ROUNDS], tmp[ROUNDS];
+	/* CPU per request at full load (us): worker, device and clients through
+	 * the gateway; device and clients direct. */
+	double cpu_w[ROUNDS], cpu_gd[ROUNDS], cpu_gc[ROUNDS], cpu_dd[ROUNDS], cpu_dc[ROUNDS];
 	double half, half_gw;
 	half_load_t hl, hdl;
 	int errors = 0;
@@ -365,8 +434,13 @@ int main(void)
 	run(gw.addr, 0);    /* warm-up */
 
 	for (int i = 0; i < ROUNDS; i++) {
+		cpu_mark_t m0 = cpu_mark(NULL, &dev);
 		result_t d = run(dev.addr, 0);
+		cpu_mark_t m1 = cpu_mark(&gw, &dev);
 		result_t g = run(gw.addr, 0);
+		cpu_mark_t m2 = cpu_mark(&gw, &dev);
+		cpu_t cd = cpu_per_req(m0, m1, d.rps * RUN_MS / 1000.0);
+		cpu_t cg = cpu_per_req(m1, m2, g.rps * RUN_MS / 1000.0);
 		result_t p = run(gw.addr, 0);
 		result_t c = run(cpr.addr, 0);
 		errors += d.errors + g.errors + p.errors + c.errors;
@@ -380,6 +454,11 @@ int main(void)
 		pr[i] = p.rps;
 		cr[i] = c.rps;
 		pratio[i] = c.rps > 0 ? p.rps / c.rps : 0;
+		cpu_w[i] = cg.worker;
+		cpu_gd[i] = cg.device;
+		cpu_gc[i] = cg.clients;
+		cpu_dd[i] = cd.device;
+		cpu_dc[i] = cd.clients;
 	}
 	memcpy(tmp, dr, sizeof(tmp));
 	half = bench_median(tmp, ROUNDS) / 2;
@@ -397,6 +476,14 @@ int main(void)
 	       CONNS, ROUNDS, gw.threads, bench_median(gp50, ROUNDS), bench_median(gp99, ROUNDS),
 	       bench_median(dp50, ROUNDS), bench_median(dp99, ROUNDS), bench_median(gr, ROUNDS),
 	       bench_median(dr, ROUNDS), bench_median(ratio, ROUNDS));
+	double mw = bench_median(cpu_w, ROUNDS), mgd = bench_median(cpu_gd, ROUNDS),
+	       mgc = bench_median(cpu_gc, ROUNDS), mdd = bench_median(cpu_dd, ROUNDS),
+	       mdc = bench_median(cpu_dc, ROUNDS);
+	printf("bench=gateway_cpu_per_request connections=%d rounds=%d worker_us=%.1f "
+	       "device_us=%.1f clients_us=%.1f direct_device_us=%.1f direct_clients_us=%.1f "
+	       "value=%.1f unit=us baseline=direct baseline_value=%.1f ratio=%.2f\n",
+	       CONNS, ROUNDS, mw, mgd, mgc, mdd, mdc, mw + mgd + mgc, mdd + mdc,
+	       mdd + mdc > 0 ? (mw + mgd + mgc) / (mdd + mdc) : 0);
 	printf("bench=gateway_added_p99_half_load connections=%d rounds=%d rate=%.0f "
 	       "samples_min=%zu p99_us=%.0f direct_p99_us=%.0f value=%.0f unit=us\n",
 	       CONNS, ROUNDS, half, hdl.min_samples, hdl.p99, hdl.direct_p99, hdl.added);
