@@ -4,7 +4,6 @@
 #include "autoscale/autoscale.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
